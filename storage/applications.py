@@ -1,0 +1,86 @@
+"""Membership applications of cities that are not yet members."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit, errors, roster
+from storage.models import ApplicationStatus, City, MembershipApplication
+from storage.roles import Actor
+from storage.types import utcnow
+
+
+async def apply(
+    session: AsyncSession, *, applicant_id: int, name: str, country_code: str, timezone: str
+) -> MembershipApplication:
+    name = roster.clean_city_name(name)
+    country_code = roster.check_country(country_code)
+    timezone = roster.check_timezone(timezone)
+    key = roster.city_key(name)
+    member = (
+        await session.exec(select(City).where(City.country_code == country_code, City.search_key == key))
+    ).first()
+    if member is not None:
+        raise errors.CityAlreadyMember(city=member.name)
+    for open_application in (
+        await session.exec(
+            select(MembershipApplication).where(
+                MembershipApplication.status == ApplicationStatus.PENDING,
+                MembershipApplication.country_code == country_code,
+            )
+        )
+    ).all():
+        if roster.city_key(open_application.city_name) == key:
+            raise errors.AlreadyApplied(city=open_application.city_name)
+    application = MembershipApplication(
+        applicant_id=applicant_id, city_name=name, country_code=country_code, timezone=timezone
+    )
+    session.add(application)
+    await session.flush()
+    audit.record(session, actor_id=applicant_id, action="application.create", subject=name)
+    return application
+
+
+async def decide(
+    session: AsyncSession, *, actor: Actor, application_id: int, admit: bool, today: date
+) -> tuple[MembershipApplication, City | None]:
+    actor.require_secretariat()
+    application = await session.get(MembershipApplication, application_id)
+    if application is None:
+        raise errors.UnknownApplication(id=application_id)
+    if application.status != ApplicationStatus.PENDING:
+        raise errors.ApplicationDecided(city=application.city_name, status=application.status)
+    city = None
+    if admit:
+        city = await roster.add_city(
+            session,
+            name=application.city_name,
+            country_code=application.country_code,
+            timezone=application.timezone,
+            joined_on=today,
+            actor_id=actor.user_id,
+        )
+        application.city_id = city.id
+    application.status = ApplicationStatus.ADMITTED if admit else ApplicationStatus.DECLINED
+    application.decided_by = actor.user_id
+    application.decided_at = utcnow()
+    session.add(application)
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="application.admit" if admit else "application.decline",
+        subject=application.city_name,
+    )
+    return application, city
+
+
+async def pending(session: AsyncSession) -> list[MembershipApplication]:
+    rows = await session.exec(
+        select(MembershipApplication)
+        .where(MembershipApplication.status == ApplicationStatus.PENDING)
+        .order_by(col(MembershipApplication.id))
+    )
+    return list(rows.all())

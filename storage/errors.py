@@ -1,0 +1,155 @@
+"""Typed domain errors. Services raise them; handlers turn them into translated text.
+
+Each carries the facts a message needs as attributes (never pre-rendered text),
+so the same rule can speak Telegram, HTTP or the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A rule of the network refused the request; nothing was changed."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(params)
+        self.params = params
+
+
+# Permissions
+class NotAllowed(DomainError):
+    """The actor lacks the role; ``role`` names the one that is needed."""
+
+
+class NotADelegate(DomainError):
+    pass
+
+
+class DelegateNotApproved(DomainError):
+    pass
+
+
+# Roster
+class UnknownCity(DomainError):
+    pass
+
+
+class AmbiguousCity(DomainError):
+    pass
+
+
+class InvalidCityName(DomainError):
+    pass
+
+
+class UnknownCountry(DomainError):
+    pass
+
+
+class UnknownTimezone(DomainError):
+    pass
+
+
+class CityAlreadyMember(DomainError):
+    pass
+
+
+class AlreadyDelegate(DomainError):
+    pass
+
+
+class UnknownDelegate(DomainError):
+    pass
+
+
+class DelegateNotPending(DomainError):
+    pass
+
+
+class InvalidImport(DomainError):
+    """A row of a cities file is wrong; ``line`` and ``reason`` say where and why."""
+
+
+# Working groups
+class UnknownGroup(DomainError):
+    pass
+
+
+class InvalidSlug(DomainError):
+    pass
+
+
+class InvalidGroupName(DomainError):
+    pass
+
+
+class GroupExists(DomainError):
+    pass
+
+
+class GroupAlreadyProposed(DomainError):
+    pass
+
+
+class NotAProposal(DomainError):
+    pass
+
+
+class ChatNotLinked(DomainError):
+    pass
+
+
+class AlreadyInGroup(DomainError):
+    pass
+
+
+class NotInGroup(DomainError):
+    pass
+
+
+class AlreadyCoordinator(DomainError):
+    pass
+
+
+# Presidency
+class ConsecutiveTerm(DomainError):
+    pass
+
+
+class TermExists(DomainError):
+    pass
+
+
+class InvalidTerm(DomainError):
+    pass
+
+
+# Applications
+class AlreadyApplied(DomainError):
+    pass
+
+
+class UnknownApplication(DomainError):
+    pass
+
+
+class ApplicationDecided(DomainError):
+    pass
+
+
+# Secretariat and people
+class AlreadySecretariat(DomainError):
+    pass
+
+
+class NotSecretariat(DomainError):
+    pass
+
+
+class BootstrapSecretariat(DomainError):
+    """Staff listed in B40_SECRETARIAT can only be removed from the configuration."""
+
+
+class UnsupportedLanguage(DomainError):
+    pass

@@ -1,0 +1,228 @@
+"""Working groups: their member cities, linked chats, coordinators and creation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit, errors
+from storage.models import (
+    Chat,
+    City,
+    Coordinator,
+    Delegate,
+    DelegateStatus,
+    GroupMembership,
+    GroupStatus,
+    WorkingGroup,
+)
+from storage.roles import Actor
+from storage.types import utcnow
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+MAX_GROUP_NAME = 120
+
+STANDING_GROUPS = {
+    "climate": "Local Climate Action",
+    "democracy-migration": "Local Democracy and Migration",
+    "smart-cities": "Smart Cities and Digital Transformation",
+    "economy": "Local Economic and Cultural Cooperation",
+}
+
+GROUP_CHAT_TYPES = ("group", "supergroup")
+
+
+@dataclass(frozen=True)
+class GroupOverview:
+    group: WorkingGroup
+    cities: list[City]
+    chats: list[Chat]
+
+
+async def get_group(session: AsyncSession, slug: str) -> WorkingGroup:
+    group = (
+        await session.exec(select(WorkingGroup).where(WorkingGroup.slug == slug.strip().lower()))
+    ).first()
+    if group is None or group.status != GroupStatus.ACTIVE:
+        raise errors.UnknownGroup(slug=slug.strip()[:40])
+    return group
+
+
+async def overview(session: AsyncSession) -> list[GroupOverview]:
+    groups = list(
+        (
+            await session.exec(
+                select(WorkingGroup)
+                .where(WorkingGroup.status == GroupStatus.ACTIVE)
+                .order_by(col(WorkingGroup.id))
+            )
+        ).all()
+    )
+    members = await session.exec(
+        select(GroupMembership.group_id, City)
+        .join(City, col(City.id) == col(GroupMembership.city_id))
+        .order_by(col(City.country_code), col(City.search_key))
+    )
+    cities: dict[int, list[City]] = {}
+    for group_id, city in members.all():
+        cities.setdefault(group_id, []).append(city)
+    chats: dict[int, list[Chat]] = {}
+    for chat in (
+        await session.exec(select(Chat).where(col(Chat.group_id).is_not(None), Chat.bot_is_member))
+    ).all():
+        chats.setdefault(chat.group_id or 0, []).append(chat)
+    return [
+        GroupOverview(g, cities.get(g.id or 0, []), chats.get(g.id or 0, [])) for g in groups
+    ]
+
+
+async def group_for_chat(session: AsyncSession, chat_id: int) -> WorkingGroup:
+    row = (
+        await session.exec(
+            select(WorkingGroup)
+            .join(Chat, col(Chat.group_id) == col(WorkingGroup.id))
+            .where(Chat.chat_id == chat_id, WorkingGroup.status == GroupStatus.ACTIVE)
+        )
+    ).first()
+    if row is None:
+        raise errors.ChatNotLinked()
+    return row
+
+
+async def link_chat(
+    session: AsyncSession, *, actor: Actor, chat_id: int, chat_type: str, title: str, slug: str
+) -> WorkingGroup:
+    actor.require_secretariat()
+    group = await get_group(session, slug)
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        chat = Chat(chat_id=chat_id, type=chat_type, title=title[:256])
+    chat.group_id = group.id
+    chat.linked_by = actor.user_id
+    chat.bot_is_member = True
+    chat.updated_at = utcnow()
+    session.add(chat)
+    audit.record(session, actor_id=actor.user_id, action="group.link", subject=group.slug, chat=chat_id)
+    return group
+
+
+async def join(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> City:
+    city = actor.approved_city()
+    if await session.get(GroupMembership, (group.id, city.id)) is not None:
+        raise errors.AlreadyInGroup(city=city.name, group=group.name)
+    session.add(GroupMembership(group_id=group.id or 0, city_id=city.id or 0))
+    audit.record(session, actor_id=actor.user_id, action="group.join", subject=group.slug, city=city.name)
+    return city
+
+
+async def leave(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> City:
+    city = actor.approved_city()
+    membership = await session.get(GroupMembership, (group.id, city.id))
+    if membership is None:
+        raise errors.NotInGroup(city=city.name, group=group.name)
+    await session.delete(membership)
+    audit.record(session, actor_id=actor.user_id, action="group.leave", subject=group.slug, city=city.name)
+    return city
+
+
+async def member_cities(session: AsyncSession, group: WorkingGroup) -> list[City]:
+    rows = await session.exec(
+        select(City)
+        .join(GroupMembership, col(GroupMembership.city_id) == col(City.id))
+        .where(GroupMembership.group_id == group.id)
+        .order_by(col(City.country_code), col(City.search_key))
+    )
+    return list(rows.all())
+
+
+async def coordinators(session: AsyncSession, group: WorkingGroup) -> set[int]:
+    rows = await session.exec(select(Coordinator.user_id).where(Coordinator.group_id == group.id))
+    return set(rows.all())
+
+
+async def appoint_coordinator(
+    session: AsyncSession, *, actor: Actor, group: WorkingGroup, user_id: int
+) -> tuple[Delegate, City]:
+    actor.require_secretariat()
+    row = (
+        await session.exec(
+            select(Delegate, City)
+            .join(City, col(City.id) == col(Delegate.city_id))
+            .where(Delegate.user_id == user_id, Delegate.status == DelegateStatus.APPROVED)
+        )
+    ).first()
+    if row is None:
+        raise errors.UnknownDelegate(user_id=user_id)
+    if await session.get(Coordinator, (group.id, user_id)) is not None:
+        raise errors.AlreadyCoordinator(user_id=user_id, group=group.name)
+    session.add(Coordinator(group_id=group.id or 0, user_id=user_id, appointed_by=actor.user_id))
+    audit.record(
+        session, actor_id=actor.user_id, action="group.coordinator", subject=group.slug, user_id=user_id
+    )
+    return row[0], row[1]
+
+
+def _side(actor: Actor) -> set[str]:
+    sides = set()
+    if actor.is_presidency:
+        sides.add("presidency")
+    if actor.is_secretariat:
+        sides.add("secretariat")
+    return sides
+
+
+def clean_group_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_GROUP_NAME or not any(ch.isalpha() for ch in name):
+        raise errors.InvalidGroupName(max=MAX_GROUP_NAME)
+    return name
+
+
+async def propose_group(
+    session: AsyncSession, *, actor: Actor, slug: str, name: str
+) -> tuple[WorkingGroup, bool]:
+    """Propose a working group, or confirm one the other side proposed.
+
+    Returns the group and whether it is now active. The statutes need the term
+    presidency *and* the secretariat: the second must be another person on the
+    other side, so nobody creates a group alone.
+    """
+    sides = _side(actor)
+    if not sides:
+        raise errors.NotAllowed(role="presidency_or_secretariat")
+    slug = slug.strip().lower()
+    if not SLUG.fullmatch(slug):
+        raise errors.InvalidSlug(slug=slug[:40])
+    existing = (await session.exec(select(WorkingGroup).where(WorkingGroup.slug == slug))).first()
+    if existing is None:
+        group = WorkingGroup(
+            slug=slug,
+            name=clean_group_name(name),
+            status=GroupStatus.PROPOSED,
+            proposed_by=actor.user_id,
+            proposed_as=sorted(sides)[0],
+        )
+        session.add(group)
+        await session.flush()
+        audit.record(session, actor_id=actor.user_id, action="group.propose", subject=slug, name=group.name)
+        return group, False
+    if existing.status != GroupStatus.PROPOSED:
+        raise errors.GroupExists(slug=slug)
+    return await confirm_group(session, actor=actor, group_id=existing.id or 0), True
+
+
+async def confirm_group(session: AsyncSession, *, actor: Actor, group_id: int) -> WorkingGroup:
+    group = await session.get(WorkingGroup, group_id)
+    if group is None or group.status != GroupStatus.PROPOSED:
+        raise errors.NotAProposal()
+    other_side = "secretariat" if group.proposed_as == "presidency" else "presidency"
+    if actor.user_id == group.proposed_by or other_side not in _side(actor):
+        raise errors.GroupAlreadyProposed(slug=group.slug, needs=other_side)
+    group.status = GroupStatus.ACTIVE
+    group.confirmed_by = actor.user_id
+    session.add(group)
+    audit.record(session, actor_id=actor.user_id, action="group.create", subject=group.slug)
+    return group

@@ -1,0 +1,227 @@
+"""The network's state: SQLModel tables.
+
+Every instant is an aware UTC datetime (``UTCDateTime``); every zone an IANA
+name; every Telegram id a 64-bit integer. Enumerations are stored as short
+strings, checked by the services, so that SQLite and PostgreSQL hold the
+same thing and a new value needs no type migration.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class DelegateRole(StrEnum):
+    MAYOR = "mayor"
+    FOCAL_POINT = "focal_point"
+    TECHNICAL_STAFF = "technical_staff"
+
+
+class DelegateStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REMOVED = "removed"
+
+
+class GroupStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class ApplicationStatus(StrEnum):
+    PENDING = "pending"
+    ADMITTED = "admitted"
+    DECLINED = "declined"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _instant(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+def _telegram_id(*, primary_key: bool = False, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(BigInteger, primary_key=primary_key, nullable=nullable, index=index),
+    )
+
+
+class Country(SQLModel, table=True):
+    __tablename__ = "country"
+    code: str = Field(primary_key=True, max_length=2)  # ISO 3166 alpha-2, XK for Kosovo
+    name: str = Field(max_length=80)  # English name; shown names come from Babel
+
+
+class City(SQLModel, table=True):
+    __tablename__ = "city"
+    __table_args__ = (UniqueConstraint("country_code", "search_key", name="uq_city_country_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80)
+    search_key: str = Field(max_length=80, index=True)
+    country_code: str = Field(foreign_key="country.code", max_length=2, index=True)
+    timezone: str = Field(max_length=64)
+    founding: bool = False
+    joined_on: date
+    created_at: datetime = _created()
+
+
+class User(SQLModel, table=True):
+    """Anyone who has spoken to the bot: their language and whether they blocked it."""
+
+    __tablename__ = "telegram_user"
+
+    telegram_id: int = _telegram_id(primary_key=True)
+    full_name: str = Field(default="", max_length=200)
+    username: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)  # chosen; None = Telegram's
+    blocked_at: datetime | None = _instant()
+    first_seen: datetime = _created()
+
+
+class Delegate(SQLModel, table=True):
+    """A Telegram user speaking for a member city. One claim per user at a time."""
+
+    __tablename__ = "delegate"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(BigInteger, nullable=False, unique=True, index=True),
+    )
+    city_id: int = Field(foreign_key="city.id", index=True)
+    role: str = Field(default=DelegateRole.FOCAL_POINT.value, max_length=20)
+    status: str = Field(default=DelegateStatus.PENDING.value, max_length=12, index=True)
+    created_at: datetime = _created()
+    decided_at: datetime | None = _instant()
+    decided_by: int | None = _telegram_id(nullable=True)
+
+
+class SecretariatMember(SQLModel, table=True):
+    """Staff added in chat; those in B40_SECRETARIAT are members without a row."""
+
+    __tablename__ = "secretariat_member"
+
+    user_id: int = _telegram_id(primary_key=True)
+    added_by: int | None = _telegram_id(nullable=True)
+    added_at: datetime = _created()
+
+
+class WorkingGroup(SQLModel, table=True):
+    __tablename__ = "working_group"
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True, index=True)
+    name: str = Field(max_length=120)
+    status: str = Field(default=GroupStatus.ACTIVE.value, max_length=12)
+    proposed_by: int | None = _telegram_id(nullable=True)
+    proposed_as: str | None = Field(default=None, max_length=12)  # "presidency" | "secretariat"
+    confirmed_by: int | None = _telegram_id(nullable=True)
+    created_at: datetime = _created()
+
+
+class GroupMembership(SQLModel, table=True):
+    __tablename__ = "group_membership"
+    group_id: int = Field(foreign_key="working_group.id", primary_key=True)
+    city_id: int = Field(foreign_key="city.id", primary_key=True, index=True)
+    joined_at: datetime = _created()
+
+
+class Chat(SQLModel, table=True):
+    """A chat the bot is or was in; linked to at most one working group."""
+
+    __tablename__ = "chat"
+
+    chat_id: int = _telegram_id(primary_key=True)
+    type: str = Field(max_length=12)
+    title: str = Field(default="", max_length=256)
+    language: str | None = Field(default=None, max_length=16)
+    bot_is_member: bool = True
+    group_id: int | None = Field(default=None, foreign_key="working_group.id", index=True)
+    linked_by: int | None = _telegram_id(nullable=True)
+    updated_at: datetime = _created()
+
+
+class Coordinator(SQLModel, table=True):
+    __tablename__ = "coordinator"
+    group_id: int = Field(foreign_key="working_group.id", primary_key=True)
+    user_id: int = _telegram_id(primary_key=True)
+    appointed_by: int | None = _telegram_id(nullable=True)
+    appointed_at: datetime = _created()
+
+
+class Presidency(SQLModel, table=True):
+    """A term presidency: one member city for one year."""
+
+    __tablename__ = "presidency"
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="city.id")
+    year: int = Field(unique=True, index=True)
+    starts_on: date
+    ends_on: date
+    created_at: datetime = _created()
+
+
+class MembershipApplication(SQLModel, table=True):
+    __tablename__ = "membership_application"
+    id: int | None = Field(default=None, primary_key=True)
+    applicant_id: int = _telegram_id()
+    city_name: str = Field(max_length=80)
+    country_code: str = Field(max_length=2)
+    timezone: str = Field(max_length=64)
+    status: str = Field(default=ApplicationStatus.PENDING.value, max_length=12, index=True)
+    city_id: int | None = Field(default=None, foreign_key="city.id")
+    created_at: datetime = _created()
+    decided_by: int | None = _telegram_id(nullable=True)
+    decided_at: datetime | None = _instant()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who changed the roster, groups, presidency, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _created()
+    actor_id: int | None = _telegram_id(nullable=True)
+    action: str = Field(max_length=40, index=True)
+    subject: str = Field(default="", max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Telegram delivers at least once: an id seen here is not processed again."""
+
+    __tablename__ = "processed_update"
+
+    update_id: int = _telegram_id(primary_key=True)
+    processed_at: datetime = _created()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message owed to a chat because state changed; sent after commit by one worker."""
+
+    __tablename__ = "outbox_message"
+
+    __table_args__ = (Index("ix_outbox_due", "sent_at", "failed_at", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = _telegram_id()
+    text: str
+    reply_markup: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = _created()
+    not_before: datetime = _created()
+    attempts: int = 0
+    sent_at: datetime | None = _instant()
+    failed_at: datetime | None = _instant()
+    error: str | None = Field(default=None, max_length=300)
