@@ -85,7 +85,8 @@ class User(SQLModel, table=True):
     telegram_id: int = _telegram_id(primary_key=True)
     full_name: str = Field(default="", max_length=200)
     username: str | None = Field(default=None, max_length=64)
-    language: str | None = Field(default=None, max_length=16)  # chosen; None = Telegram's
+    language: str | None = Field(default=None, max_length=16)  # chosen with /language or /start
+    telegram_language: str | None = Field(default=None, max_length=16)  # Telegram's language_code
     blocked_at: datetime | None = _instant()
     first_seen: datetime = _created()
 

@@ -10,19 +10,35 @@ from storage.types import utcnow
 
 
 async def touch_user(
-    session: AsyncSession, *, telegram_id: int, full_name: str, username: str | None
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    full_name: str,
+    username: str | None,
+    telegram_language: str | None,
 ) -> User:
-    """The user's row, created on first contact; names follow what Telegram says now."""
+    """The user's row, created on first contact; names follow what Telegram says now.
+
+    Written only when something changed, so the common update costs one read.
+    """
     user = await session.get(User, telegram_id)
-    full_name = full_name[:200]
+    now = (full_name[:200], username, (telegram_language or "")[:16] or None, None)
     if user is None:
-        user = User(telegram_id=telegram_id, full_name=full_name, username=username)
-        session.add(user)
-    elif (user.full_name, user.username, user.blocked_at) != (full_name, username, None):
-        # Hearing from a user again means they no longer block the bot.
-        user.full_name, user.username, user.blocked_at = full_name, username, None
-        session.add(user)
+        user = User(telegram_id=telegram_id)
+    elif (user.full_name, user.username, user.telegram_language, user.blocked_at) == now:
+        return user
+    # Hearing from a user again means they no longer block the bot.
+    user.full_name, user.username, user.telegram_language, user.blocked_at = now
+    session.add(user)
     return user
+
+
+async def language_of(session: AsyncSession, telegram_id: int) -> str | None:
+    """The language tag to speak to a user in when they are not the one asking."""
+    user = await session.get(User, telegram_id)
+    if user is None:
+        return None
+    return user.language or user.telegram_language
 
 
 async def set_user_language(session: AsyncSession, *, telegram_id: int, language: str) -> User:

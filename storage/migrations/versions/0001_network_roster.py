@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("full_name", sa.String(length=200), nullable=False),
         sa.Column("username", sa.String(length=64), nullable=True),
         sa.Column("language", sa.String(length=16), nullable=True),
+        sa.Column("telegram_language", sa.String(length=16), nullable=True),
         sa.Column("blocked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("telegram_id"),

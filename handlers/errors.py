@@ -1,0 +1,189 @@
+"""Every refusal becomes a clear, translated message; every surprise is logged, never shown."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from telegram import Update
+
+from handlers.common import Forged, TooLong, Usage, WrongChat
+from handlers.context import BotContext, esc, maybe_scope
+from locales import N_, _
+from storage import errors
+
+log = logging.getLogger(__name__)
+
+# One message per domain error; a test checks that none is missing.
+MESSAGES: dict[type[errors.DomainError], str] = {
+    errors.NotADelegate: N_(
+        "You are not a delegate of a member city yet. Send /start in a private chat "
+        "with me to register, or /iam <city>."
+    ),
+    errors.DelegateNotApproved: N_(
+        "Your request to represent {city} is still waiting for the secretariat's approval."
+    ),
+    errors.UnknownCity: N_(
+        "I don't know a member city called “{name}”. See /cities for the list, "
+        "or ask the secretariat; a new city can apply with /apply."
+    ),
+    errors.AmbiguousCity: N_(
+        "“{name}” is a member city in several countries ({countries}). "
+        "Add the country code, e.g. “{name}, {countries}”."
+    ),
+    errors.InvalidCityName: N_(
+        "A city name has letters, spaces and hyphens only, at most {max} characters."
+    ),
+    errors.UnknownCountry: N_(
+        "“{code}” is not a country code. Use the two-letter ISO code, e.g. GR, RS, or XK for Kosovo."
+    ),
+    errors.UnknownTimezone: N_(
+        "“{zone}” is not a time zone I know. Use an IANA name such as Europe/Sofia or Europe/Belgrade."
+    ),
+    errors.CityAlreadyMember: N_("{city} is already a member city of the network."),
+    errors.AlreadyDelegate: N_(
+        "You are already a delegate of {city}. To change city, ask the secretariat."
+    ),
+    errors.UnknownDelegate: N_(
+        "There is no delegate with the user id {user_id}. The user must first register "
+        "(/start or /iam)."
+    ),
+    errors.DelegateNotPending: N_(
+        "The request of user {user_id} is no longer pending; it was already decided."
+    ),
+    errors.InvalidImport: N_("Line {line}: {reason}. Nothing was imported."),
+    errors.UnknownGroup: N_("There is no working group “{slug}”. See /groups for the list."),
+    errors.InvalidSlug: N_(
+        "“{slug}” cannot be a working group's short name: use 2–40 lowercase letters, "
+        "digits and hyphens, e.g. water-energy."
+    ),
+    errors.InvalidGroupName: N_(
+        "A working group needs a name of at most {max} characters, e.g. "
+        "/newgroup water-energy Water and Energy."
+    ),
+    errors.GroupExists: N_("The working group “{slug}” already exists."),
+    errors.GroupAlreadyProposed: N_(
+        "The working group “{slug}” is proposed and waits for the {needs} to confirm it."
+    ),
+    errors.NotAProposal: N_("That proposal was already decided."),
+    errors.ChatNotLinked: N_(
+        "This chat is not linked to a working group yet. The secretariat can link it "
+        "with /link <group>."
+    ),
+    errors.AlreadyInGroup: N_("{city} is already a member of {group}."),
+    errors.NotInGroup: N_("{city} is not a member of {group}."),
+    errors.AlreadyCoordinator: N_("User {user_id} already coordinates {group}."),
+    errors.ConsecutiveTerm: N_(
+        "{city} cannot hold the presidency: it holds the term of {year}, and no city "
+        "may hold two terms in a row."
+    ),
+    errors.TermExists: N_("The presidency of {year} is already recorded."),
+    errors.InvalidTerm: N_("That term ({year}) overlaps another or has no valid dates."),
+    errors.AlreadyApplied: N_("{city} has already applied; the secretariat will answer soon."),
+    errors.UnknownApplication: N_("That application does not exist."),
+    errors.ApplicationDecided: N_("The application of {city} was already decided."),
+    errors.AlreadySecretariat: N_("User {user_id} is already in the secretariat."),
+    errors.NotSecretariat: N_("User {user_id} is not in the secretariat."),
+    errors.BootstrapSecretariat: N_(
+        "User {user_id} is in the secretariat by configuration (B40_SECRETARIAT) and "
+        "can only be removed there."
+    ),
+    errors.UnsupportedLanguage: N_("“{code}” is not one of my languages: {languages}."),
+}
+
+ROLE_NEEDED = {
+    "secretariat": N_("Only the secretariat can do that."),
+    "organiser": N_("Only this working group's coordinators or the secretariat can do that."),
+    "presidency_or_secretariat": N_(
+        "Only the term presidency or the secretariat can propose a working group."
+    ),
+    "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
+}
+
+SIDE_NAMES = {"presidency": N_("term presidency"), "secretariat": N_("secretariat")}
+
+USAGE = {
+    "iam": N_("Tell me your city: /iam <city>, e.g. /iam Thessaloniki (add mayor or technical for those roles)."),
+    "approve": N_("Give the user id of the pending delegate: /approve <user id>."),
+    "reject": N_("Give the user id of the pending delegate: /reject <user id>."),
+    "link": N_("Name the working group: /link <group>, e.g. /link climate. See /groups."),
+    "coordinator": N_("Give the delegate's user id: /coordinator <user id>."),
+    "newgroup": N_("Give a short name and a name: /newgroup <short-name> <name>, e.g. /newgroup water-energy Water and Energy."),
+    "presidency": N_("To record a term: /presidency <year> <city>, e.g. /presidency 2027 Sofia."),
+    "apply": N_("Give the city, its country code and its time zone: /apply <city>, <country code>, <IANA zone>, e.g. /apply Ohrid, MK, Europe/Skopje."),
+    "language": N_("Choose a language code: /language <code>, e.g. /language tr."),
+    "secretariat": N_("Use /secretariat add <user id> or /secretariat remove <user id>."),
+}
+
+WRONG_CHAT = {
+    "private": N_("Please send this command to me in a private chat."),
+    "group": N_("This command works in a working group's chat. Send it there."),
+}
+
+UNEXPECTED = N_("Sorry, something went wrong on my side. Nothing was changed; please try again later.")
+TOO_LONG = N_("That is too long for me. Please keep it shorter.")
+
+
+def message_for(error: BaseException) -> str | None:
+    """The translated text for a refusal, or None for an unexpected error."""
+    # These templates are plain text ("/link <group>"): escaped whole, since replies are HTML.
+    if isinstance(error, errors.NotAllowed):
+        return esc(_(ROLE_NEEDED[error.params["role"]]))
+    if isinstance(error, errors.GroupAlreadyProposed):
+        params = dict(error.params, needs=_(SIDE_NAMES[error.params["needs"]]))
+        return esc(_(MESSAGES[errors.GroupAlreadyProposed])).format(**_escaped(params))
+    if isinstance(error, errors.DomainError):
+        template = MESSAGES.get(type(error))
+        if template is None:
+            return None
+        return esc(_(template)).format(**_escaped(error.params))
+    if isinstance(error, Usage):
+        return esc(_(USAGE[error.command]))
+    if isinstance(error, WrongChat):
+        return esc(_(WRONG_CHAT[error.needs]))
+    if isinstance(error, TooLong):
+        return esc(_(TOO_LONG))
+    return None
+
+
+def _escaped(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: esc(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """The application's error handler: refusals are answered, surprises logged and apologised for."""
+    error = context.error
+    scope = maybe_scope()
+    if scope is not None:
+        # Roll back whatever the handler wrote, and drop replies that announced it.
+        scope.failed = True
+        scope.after_commit.clear()
+    if not isinstance(update, Update):
+        log.error("error outside an update", exc_info=error)
+        return
+    if error is None:
+        return
+    if isinstance(error, Forged):
+        log.warning("refused forged callback data %r", update.callback_query and update.callback_query.data)
+        _answer(update, context, None, scope_present=scope is not None)
+        return
+    text = message_for(error)
+    if text is None:
+        # Log before telling the user, so the error is on record even if telling fails.
+        log.error(
+            "unexpected error while handling update %s",
+            json.dumps(update.to_dict(), ensure_ascii=False)[:2000],
+            exc_info=error,
+        )
+        text = _(UNEXPECTED)
+    _answer(update, context, text, scope_present=scope is not None)
+
+
+def _answer(update: Update, context: BotContext, text: str | None, *, scope_present: bool) -> None:
+    if not scope_present:
+        return
+    if update.callback_query is not None:
+        context.answer(update, text, alert=text is not None)
+    elif text is not None:
+        context.reply(update, text)

@@ -1,0 +1,196 @@
+"""Working groups in chat: linking chats, joining and leaving, rosters, coordinators, new groups."""
+
+from __future__ import annotations
+
+import re
+from itertools import groupby
+
+from telegram import Update
+
+from handlers.common import (
+    Usage,
+    callback_parts,
+    command_text,
+    display_name,
+    keyboard,
+    notify,
+    parse_user_id,
+    require_group,
+)
+from handlers.context import BotContext, esc
+from handlers.network import city_label, role_name
+from locales import _, country_name, local_time, ngettext
+from storage import delegates, groups, presidency, roles
+from storage.models import WorkingGroup
+
+
+def group_label(group: WorkingGroup) -> str:
+    return f"<b>{esc(group.name)}</b> ({esc(group.slug)})"
+
+
+async def groups_command(update: Update, ctx: BotContext) -> None:
+    lines = [_("<b>Working groups</b>")]
+    for entry in await groups.overview(ctx.session):
+        lines.append("")
+        lines.append(group_label(entry.group))
+        if entry.cities:
+            names = ", ".join(esc(c.name) for c in entry.cities)
+            lines.append(
+                ngettext("{n} city: {names}", "{n} cities: {names}", len(entry.cities)).format(
+                    n=len(entry.cities), names=names
+                )
+            )
+        else:
+            lines.append(_("No member cities yet."))
+        if entry.chats:
+            titles = ", ".join(esc(chat.title or str(chat.chat_id)) for chat in entry.chats)
+            lines.append(_("Chat: {titles}").format(titles=titles))
+        else:
+            lines.append(_("No chat linked yet."))
+    ctx.reply(update, "\n".join(lines))
+
+
+async def link(update: Update, ctx: BotContext) -> None:
+    require_group(update)
+    slug = command_text(update)
+    if not slug or " " in slug:
+        raise Usage("link")
+    chat = update.effective_chat
+    assert chat is not None
+    group = await groups.link_chat(
+        ctx.session,
+        actor=await ctx.actor(),
+        chat_id=chat.id,
+        chat_type=chat.type,
+        title=chat.title or "",
+        slug=slug,
+    )
+    ctx.reply(
+        update,
+        _(
+            "This chat is now the chat of {group}. Delegates: send /join to add your city, "
+            "/roster to see who is in."
+        ).format(group=group_label(group)),
+    )
+
+
+async def _chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
+    require_group(update)
+    chat = update.effective_chat
+    assert chat is not None
+    return await groups.group_for_chat(ctx.session, chat.id)
+
+
+async def join(update: Update, ctx: BotContext) -> None:
+    group = await _chat_group(update, ctx)
+    city = await groups.join(ctx.session, actor=await ctx.actor(), group=group)
+    ctx.reply(update, _("{city} joined {group}.").format(city=city_label(city), group=group_label(group)))
+
+
+async def leave(update: Update, ctx: BotContext) -> None:
+    group = await _chat_group(update, ctx)
+    city = await groups.leave(ctx.session, actor=await ctx.actor(), group=group)
+    ctx.reply(update, _("{city} left {group}.").format(city=city_label(city), group=group_label(group)))
+
+
+async def roster(update: Update, ctx: BotContext) -> None:
+    group = await _chat_group(update, ctx)
+    cities = await groups.member_cities(ctx.session, group)
+    if not cities:
+        ctx.reply(
+            update,
+            _("{group} has no member cities yet. Delegates can send /join.").format(
+                group=group_label(group)
+            ),
+        )
+        return
+    people = await delegates.delegates_of(ctx.session, [c.id or 0 for c in cities])
+    coordinating = await groups.coordinators(ctx.session, group)
+    now = ctx.deps.clock()
+    lines = [
+        group_label(group),
+        ngettext("{n} member city, local time now:", "{n} member cities, local time now:", len(cities)).format(
+            n=len(cities)
+        ),
+    ]
+    by_country = sorted(cities, key=lambda c: (country_name(c.country_code), c.search_key))
+    for code, in_country in groupby(by_country, key=lambda c: c.country_code):
+        lines.append("")
+        lines.append(f"<b>{esc(country_name(code))}</b>")
+        for city in in_country:
+            lines.append(f"• {esc(city.name)} — {local_time(now, city.timezone)}")
+            for delegate, user in people.get(city.id or 0, []):
+                who = display_name(user.full_name if user else None, user.username if user else None, delegate.user_id)
+                mark = " — " + _("coordinator") if delegate.user_id in coordinating else ""
+                lines.append(f"    ◦ {who}, {role_name(delegate.role)}{mark}")
+    ctx.reply(update, "\n".join(lines))
+
+
+async def coordinator(update: Update, ctx: BotContext) -> None:
+    group = await _chat_group(update, ctx)
+    user_id = parse_user_id(command_text(update), "coordinator")
+    delegate, city = await groups.appoint_coordinator(
+        ctx.session, actor=await ctx.actor(), group=group, user_id=user_id
+    )
+    await notify(
+        ctx,
+        user_id,
+        lambda: _("You are now a coordinator of {group}.").format(group=group_label(group)),
+    )
+    ctx.reply(
+        update,
+        _("User {user_id} ({city}) now coordinates {group}.").format(
+            user_id=user_id, city=city_label(city), group=group_label(group)
+        ),
+    )
+
+
+# /newgroup: the term presidency and the secretariat must both agree ---------------------------
+
+CONFIRM_GROUP = re.compile(r"ng:ok:(\d{1,9})")
+
+
+async def newgroup(update: Update, ctx: BotContext) -> None:
+    slug, _sep, name = command_text(update).partition(" ")
+    if not slug:
+        raise Usage("newgroup")
+    actor = await ctx.actor()
+    group, active = await groups.propose_group(ctx.session, actor=actor, slug=slug, name=name)
+    if active:
+        ctx.reply(update, _("Working group {group} is created.").format(group=group_label(group)))
+        return
+    await _ask_other_side(ctx, group)
+    other = _("secretariat") if group.proposed_as == "presidency" else _("term presidency")
+    ctx.reply(
+        update,
+        _("Working group {group} is proposed. It is created when the {other} confirms.").format(
+            group=group_label(group), other=other
+        ),
+    )
+
+
+async def _ask_other_side(ctx: BotContext, group: WorkingGroup) -> None:
+    if group.proposed_as == "presidency":
+        recipients = await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
+    else:
+        current = await presidency.current(ctx.session, today=ctx.deps.today())
+        recipients = set()
+        if current is not None:
+            people = await delegates.delegates_of(ctx.session, [current[1].id or 0])
+            recipients = {d.user_id for d, _user in people.get(current[1].id or 0, [])}
+    for user_id in sorted(recipients - {group.proposed_by or 0}):
+        await notify(
+            ctx,
+            user_id,
+            lambda: _("A new working group is proposed: {group}. Confirm to create it.").format(
+                group=group_label(group)
+            ),
+            lambda: keyboard([[(_("Confirm"), f"ng:ok:{group.id}")]]),
+        )
+
+
+async def confirm_button(update: Update, ctx: BotContext) -> None:
+    group_id = int(callback_parts(update, CONFIRM_GROUP).group(1))
+    group = await groups.confirm_group(ctx.session, actor=await ctx.actor(), group_id=group_id)
+    ctx.edit(update, _("Working group {group} is created.").format(group=group_label(group)))
+    ctx.answer(update)

@@ -1,0 +1,163 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when B40_TEST_DATABASE_URL
+names one), and the real Application driven through the fake Bot API."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from telegram import Update
+
+from bot.application import B40Application, build_application
+from bot.settings import Settings
+from storage import roster
+from storage.db import Database
+from tests.fakes.telegram import BOT_TOKEN, Call, FakeRequest, FakeTelegram
+from tests.fakes.updates import Chat, User, callback, command, register
+
+DATA = Path(__file__).parent / "data"
+POSTGRES_URL = os.environ.get("B40_TEST_DATABASE_URL", "")
+TEMPLATE = "b40_test_template"
+
+SECRETARY = User(id=11_000_001, first_name="Ayşe", last_name="Yılmaz", username="ayse_sec", language_code="tr")
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else 'SQLite'}"
+
+
+async def _admin(sql: str) -> None:
+    url = make_url(POSTGRES_URL)
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+_template_ready = False
+
+
+async def _postgres_database() -> str:
+    """A new PostgreSQL database, cloned from a migrated template built once per run."""
+    global _template_ready
+    url = make_url(POSTGRES_URL)
+    if not _template_ready:
+        await _admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        await _admin(f"CREATE DATABASE {TEMPLATE}")
+        template = Database(url.set(database=TEMPLATE).render_as_string(hide_password=False))
+        await template.upgrade()
+        await template.dispose()
+        _template_ready = True
+    name = f"b40_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    return name
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / 'b40.db'}"
+        return
+    name = await _postgres_database()
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+async def seed_cities(database: Database) -> None:
+    rows = roster.parse_cities_csv((DATA / "b40-cities.csv").read_text(encoding="utf-8"))
+    async with database.transaction() as session:
+        await roster.import_cities(session, rows, today=datetime(2026, 1, 1, tzinfo=UTC).date())
+
+
+class Clock:
+    """The bot's idea of now; tests set it to instants where zones disagree."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class BotHarness:
+    """The real Application, fed updates as Telegram would send them."""
+
+    def __init__(self, app: B40Application, telegram: FakeTelegram, db: Database, clock: Clock) -> None:
+        self.app = app
+        self.telegram = telegram
+        self.db = db
+        self.clock = clock
+
+    async def send(self, update: dict[str, Any]) -> list[Call]:
+        """Process one update (then deliver the outbox); returns the Bot API calls it caused."""
+        before = len(self.telegram.calls)
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+        await self.app.outbox.deliver_due()
+        return self.telegram.calls[before:]
+
+    async def command(self, text: str, user: User, chat: Chat | None = None, **kwargs: Any) -> list[Call]:
+        return await self.send(command(text, user, chat, **kwargs))
+
+    async def press(self, data: str, user: User, on: Call | None = None, chat: Chat | None = None) -> list[Call]:
+        """Press a button; ``on`` is the call that sent the message carrying it."""
+        message = None
+        if on is not None:
+            message = self.telegram._message(on.params, message_id=4242)
+        return await self.send(callback(data, user, message, chat))
+
+    def register(self, *chats: Chat) -> None:
+        register(self.telegram, *chats)
+
+
+def replies(calls: list[Call], chat_id: int | None = None) -> list[str]:
+    """Texts the bot sent or edited in these calls."""
+    return [
+        c.text
+        for c in calls
+        if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+    ]
+
+
+WINTER = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)  # Istanbul +3, Athens +2, Belgrade +1
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(WINTER)
+
+
+@pytest.fixture
+async def harness(db: Database, clock: Clock) -> AsyncIterator[BotHarness]:
+    await seed_cities(db)
+    telegram = FakeTelegram()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=BOT_TOKEN,
+        database_url=db.url,
+        secretariat=frozenset({SECRETARY.id}),
+    )
+    app = build_application(
+        settings, db, request=FakeRequest(telegram), clock=clock, rate_limiter=False, jobs=False
+    )
+    # Tests deliver the outbox themselves, after every update, so nothing runs behind their back.
+    app.deps.outbox_written = lambda: None
+    async with app:
+        yield BotHarness(app, telegram, db, clock)
