@@ -146,7 +146,7 @@ def build_application(
 
     application.add_error_handler(errors.on_error)
 
-    if application.job_queue is not None:
+    if jobs and application.job_queue is not None:
         job_kwargs = {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1}
         application.job_queue.run_repeating(
             _deliver_outbox, interval=OUTBOX_INTERVAL_SECONDS, first=1, name="outbox", job_kwargs=job_kwargs

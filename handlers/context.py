@@ -179,9 +179,13 @@ def split_message(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[
     return parts
 
 
+# Bidi controls let one name reverse the text around it in the reader's client.
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
 def esc(text: object) -> str:
     """User text meets HTML here: always through this."""
-    return html.escape(str(text), quote=False)
+    return html.escape(str(text).translate(_BIDI_CONTROLS), quote=False)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

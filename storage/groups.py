@@ -215,6 +215,8 @@ async def propose_group(
 
 
 async def confirm_group(session: AsyncSession, *, actor: Actor, group_id: int) -> WorkingGroup:
+    if not _side(actor):
+        raise errors.NotAllowed(role="presidency_or_secretariat")
     group = await session.get(WorkingGroup, group_id)
     if group is None or group.status != GroupStatus.PROPOSED:
         raise errors.NotAProposal()

@@ -161,3 +161,34 @@ async def harness(db: Database, clock: Clock) -> AsyncIterator[BotHarness]:
     app.deps.outbox_written = lambda: None
     async with app:
         yield BotHarness(app, telegram, db, clock)
+
+
+DOMAIN_TABLES = (
+    "country", "city", "delegate", "secretariat_member", "working_group", "group_membership",
+    "chat", "coordinator", "presidency", "membership_application", "audit_log", "outbox_message",
+)
+
+
+async def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every domain table, to prove a refused command changed nothing."""
+    from sqlalchemy import text
+
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    async with database.engine.connect() as connection:
+        for table in DOMAIN_TABLES:
+            rows = await connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 (fixed names)
+            result[table] = sorted((tuple(map(repr, row)) for row in rows), key=repr)
+    return result
+
+
+async def make_delegate(harness: BotHarness, user: User, city: str) -> None:
+    """A delegate approved the way people do it: /iam, then the secretariat's /approve."""
+    await harness.command(f"/iam {city}", user)
+    calls = await harness.command(f"/approve {user.id}", SECRETARY)
+    assert any("Approved" in t or city in t for t in replies(calls)), replies(calls)
+
+
+async def link_chat(harness: BotHarness, chat: Chat, slug: str) -> None:
+    harness.register(chat)
+    calls = await harness.command(f"/link {slug}", SECRETARY, chat)
+    assert replies(calls), "no reply to /link"

@@ -121,7 +121,12 @@ class FakeTelegram:
         return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
 
     def texts(self, chat_id: int | None = None) -> list[str]:
-        return [c.text for c in self.sent(chat_id)]
+        """What the chat sees, in order: messages sent and messages edited."""
+        return [
+            c.text
+            for c in self.calls
+            if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+        ]
 
     # --- the API --------------------------------------------------------------------------------
 

@@ -1,0 +1,142 @@
+"""Bad input gets a clear, translated reply; nothing stored changes; the bot keeps answering."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, snapshot
+from tests.fakes.updates import User, callback, group
+
+STRANGER = User(id=33_000_001, first_name="Mallory", language_code="en")
+DELEGATE = User(id=33_000_002, first_name="Ana", last_name="Popescu", language_code="ro")
+CHAT = group(-1009876543210, "B40 Smart Cities")
+
+
+async def refused(harness: BotHarness, text: str, user: User, chat: object = None, *, expect: str) -> str:
+    """Send a command that must be refused; returns the reply after checking nothing changed."""
+    before = await snapshot(harness.db)
+    calls = await harness.command(text, user, chat)  # type: ignore[arg-type]
+    texts = replies(calls)
+    assert len(texts) == 1, texts
+    assert expect.lower() in texts[0].lower(), texts[0]
+    assert "Traceback" not in texts[0]
+    assert await snapshot(harness.db) == before
+    assert harness.telegram.refused == []
+    # ... and the bot still answers.
+    assert replies(await harness.command("/help", user))
+    return texts[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("/iam Atlantis", "don't know a member city called “Atlantis”"),
+        ("/iam", "/iam <city>"),
+        ("/iam " + "x" * 5000, "too long"),
+        ("/iam 🏙️🌉", "don't know a member city called “🏙️🌉”"),
+        ("/iam \u202eluhcsi", "called “luhcsi”"),  # the bidi override is not echoed
+        ("/approve 12345", "only the secretariat"),
+        ("/reject someone", "/reject &lt;user id&gt;"),
+        ("/secretariat add 1", "only the secretariat"),
+        ("/join", "working group's chat"),
+        ("/roster", "working group's chat"),
+        ("/link climate", "working group's chat"),
+        ("/newgroup water Water", "term presidency or the secretariat"),
+        ("/presidency 2027 Sofia", "only the secretariat"),
+        ("/presidency next year", "/presidency <year> <city>"),
+        ("/apply Atlantis", "/apply <city>, <country code>, <IANA zone>"),
+        ("/apply Atlantis, QQ, Europe/Atlantis", "not a country code"),
+        ("/apply Ohrid, MK, Europe/Ohrid", "not a time zone"),
+        ("/apply 🏙️, MK, Europe/Skopje", "letters"),
+        ("/apply İstanbul, TR, Europe/Istanbul", "already a member city"),
+        ("/language klingon", "not one of my languages"),
+        ("/frobnicate", "don't know that command"),
+    ],
+)
+async def test_private_chat_refusals(harness: BotHarness, text: str, expect: str) -> None:
+    reply = await refused(harness, text, STRANGER, expect=expect.replace("<", "&lt;").replace(">", "&gt;"))
+    assert "<city>" not in reply  # angle brackets arrive escaped, so Telegram shows them
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("/join", "not linked to a working group"),
+        ("/link nonsense", "no working group “nonsense”"),
+        ("/link", "/link &lt;group&gt;"),
+        ("/coordinator 1", "not linked"),
+    ],
+)
+async def test_unlinked_group_chat_refusals(harness: BotHarness, text: str, expect: str) -> None:
+    harness.register(CHAT)
+    user = SECRETARY if text.startswith("/link") else STRANGER
+    await refused(harness, text, user, CHAT, expect=expect)
+
+
+async def test_linked_chat_refusals(harness: BotHarness) -> None:
+    await link_chat(harness, CHAT, "smart-cities")
+    await refused(harness, "/join", STRANGER, CHAT, expect="not a delegate")
+    await harness.command("/iam Constanța", DELEGATE)
+    # Pending, not yet approved: Romanian, the delegate's Telegram language once translated.
+    await refused(harness, "/leave", DELEGATE, CHAT, expect="Constanța")
+    await harness.command(f"/approve {DELEGATE.id}", SECRETARY)
+    await refused(harness, "/leave", DELEGATE, CHAT, expect="Constanța")
+    await refused(harness, "/coordinator 999", SECRETARY, CHAT, expect="999")
+    await refused(harness, "/coordinator abc", SECRETARY, CHAT, expect="/coordinator")
+    await refused(harness, f"/coordinator {DELEGATE.id}", STRANGER, CHAT, expect="only the secretariat")
+
+
+async def test_double_join_is_refused(harness: BotHarness) -> None:
+    await link_chat(harness, CHAT, "smart-cities")
+    await make_delegate(harness, DELEGATE, "Constanța")
+    await harness.command("/join", DELEGATE, CHAT)
+    await refused(harness, "/join", DELEGATE, CHAT, expect="Constanța")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # Real button shapes pressed by someone who may not: refused with the reason.
+        ("dlg:ok:33000002", "only the secretariat"),
+        ("ng:ok:1", "term presidency or the secretariat"),
+        ("app:ok:77", "only the secretariat"),
+        # Data no keyboard of ours produced: refused silently.
+        ("reg:city:999999", None),
+        ("reg:cc:ZZ", None),
+        ("reg:lang:xx", None),
+        ("reg:role:1:emperor", None),
+        ("nonsense", None),
+        ("dlg:ok:1; DROP TABLE city", None),
+        ("", None),
+    ],
+)
+async def test_buttons_cannot_be_forged(harness: BotHarness, data: str, reason: str | None) -> None:
+    await harness.command("/iam Constanța", DELEGATE)
+    before = await snapshot(harness.db)
+    calls = await harness.send(callback(data, STRANGER))
+    # Only the callback is answered (so the client stops spinning); nothing else happens.
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    answer = calls[0].params
+    if reason is None:
+        assert "text" not in answer
+    else:
+        assert reason in answer["text"].lower() and answer["show_alert"] is True
+    assert await snapshot(harness.db) == before
+
+
+async def test_unexpected_errors_are_logged_and_apologised_for(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from storage import roster
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(roster, "list_cities", broken)
+    before = await snapshot(harness.db)
+    calls = await harness.command("/cities", STRANGER)
+    texts = replies(calls)
+    assert len(texts) == 1 and "something went wrong" in texts[0].lower()
+    assert "database on fire" not in texts[0] and "Traceback" not in texts[0]
+    assert "database on fire" in caplog.text and "33000001" in caplog.text
+    assert await snapshot(harness.db) == before
