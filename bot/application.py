@@ -41,8 +41,10 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
     outbox: OutboxWorker
 
     async def process_update(self, update: object) -> None:
-        parent = super()
-        await run_update(self.deps, update, lambda: parent.process_update(update))
+        async def process() -> None:
+            await super(B40Application, self).process_update(update)
+
+        await run_update(self.deps, update, process)
 
 
 # New messages only: an edited "/join" must not join twice.
@@ -106,16 +108,20 @@ def build_application(
         .post_init(_post_init)
     )
     if settings.telegram_api_url != "https://api.telegram.org/bot":
-        builder = builder.base_file_url(settings.telegram_api_url.removesuffix("/bot") + "/file/bot")
+        builder = builder.base_file_url(
+            settings.telegram_api_url.removesuffix("/bot") + "/file/bot"
+        )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limiter:
         # Replies retry a 429 twice; the outbox worker handles what is left.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        limiter: Any = AIORateLimiter(max_retries=2)  # PTB types the builder for no limiter
+        builder = builder.rate_limiter(limiter)
     if not jobs:
-        builder = builder.job_queue(None)
+        builder = builder.job_queue(None)  # type: ignore[arg-type]  # None disables, as documented
     application = builder.build()
-    assert isinstance(application, B40Application)
+    if not isinstance(application, B40Application):  # the builder was given the class above
+        raise TypeError(f"expected a B40Application, got {type(application).__name__}")
 
     application.outbox = OutboxWorker(application.bot, db)
     application.deps = Deps(
@@ -128,7 +134,9 @@ def build_application(
     )
 
     # Group -1: the bot follows its chats before anything else looks at an update.
-    application.add_handler(ChatMemberHandler(chats.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER), -1)
+    application.add_handler(
+        ChatMemberHandler(chats.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER), -1
+    )
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chats.migrated), -1)
 
     # Group 0: commands and buttons; the fallbacks come last so they only catch strays.
@@ -141,7 +149,9 @@ def build_application(
         MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE & NEW, chats.unknown_command)
     )
     application.add_handler(
-        MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & NEW, chats.plain_text)
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & NEW, chats.plain_text
+        )
     )
 
     application.add_error_handler(errors.on_error)
@@ -149,7 +159,11 @@ def build_application(
     if jobs and application.job_queue is not None:
         job_kwargs = {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1}
         application.job_queue.run_repeating(
-            _deliver_outbox, interval=OUTBOX_INTERVAL_SECONDS, first=1, name="outbox", job_kwargs=job_kwargs
+            _deliver_outbox,
+            interval=OUTBOX_INTERVAL_SECONDS,
+            first=1,
+            name="outbox",
+            job_kwargs=job_kwargs,
         )
         application.job_queue.run_repeating(
             _forget_updates, interval=3600, first=60, name="forget-updates", job_kwargs=job_kwargs

@@ -52,14 +52,17 @@ async def db_upgrade(settings: Settings) -> int:
 
 async def import_cities(settings: Settings, path: Path) -> int:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read {path}: {exc}", file=sys.stderr)
         return 1
     try:
         rows = roster.parse_cities_csv(text)
     except errors.InvalidImport as exc:
-        print(f"{path}: line {exc.params['line']}: {exc.params['reason']}; nothing was imported", file=sys.stderr)
+        print(
+            f"{path}: line {exc.params['line']}: {exc.params['reason']}; nothing was imported",
+            file=sys.stderr,
+        )
         return 1
     db = await _upgrade(settings)
     try:
@@ -92,8 +95,7 @@ async def run(settings: Settings) -> int:
                 secret_token=webhook_secret(token),
                 allowed_updates=Update.ALL_TYPES,
             )
-        else:
-            assert application.updater is not None
+        elif application.updater is not None:
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         serving = asyncio.create_task(server.serve())
         log.info(
@@ -102,7 +104,9 @@ async def run(settings: Settings) -> int:
             "webhook" if settings.webhook else "polling",
             settings.base_url,
         )
-        await asyncio.wait([asyncio.ensure_future(stop.wait()), serving], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [asyncio.ensure_future(stop.wait()), serving], return_when=asyncio.FIRST_COMPLETED
+        )
         server.should_exit = True
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
@@ -114,7 +118,9 @@ async def run(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings()

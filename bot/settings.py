@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     def _check_language(cls, value: str) -> str:
         code = normalize_language(value)
         if code is None:
-            raise ValueError(f"{value!r} is not supported; one of: {', '.join(SUPPORTED_LANGUAGES)}")
+            raise ValueError(
+                f"{value!r} is not supported; one of: {', '.join(SUPPORTED_LANGUAGES)}"
+            )
         return code
 
     @field_validator("telegram_api_url", "public_url")

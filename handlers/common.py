@@ -6,7 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from telegram import Chat as TelegramChat
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import User as TelegramUser
 from telegram.constants import ChatType
 
 from handlers.context import BotContext, esc
@@ -54,6 +56,21 @@ def command_text(update: Update) -> str:
     if len(rest) > MAX_ARGUMENT:
         raise TooLong()
     return rest
+
+
+def sender(update: Update) -> TelegramUser:
+    """The user behind an update that has one (commands and button presses always do)."""
+    user = update.effective_user
+    if user is None:
+        raise RuntimeError(f"update {update.update_id} has no user")
+    return user
+
+
+def chat_of(update: Update) -> TelegramChat:
+    chat = update.effective_chat
+    if chat is None:
+        raise RuntimeError(f"update {update.update_id} has no chat")
+    return chat
 
 
 def require_private(update: Update) -> None:

@@ -107,11 +107,7 @@ async def _language_for(session: AsyncSession, update: Update, default: str) -> 
         username=user.username,
         telegram_language=user.language_code,
     )
-    return (
-        normalize_language(row.language)
-        or normalize_language(user.language_code)
-        or default
-    )
+    return normalize_language(row.language) or normalize_language(user.language_code) or default
 
 
 async def run_update(deps: Deps, update: object, process: Callable[[], Awaitable[None]]) -> None:
@@ -209,9 +205,7 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
     def after_commit(self, action: AfterCommit) -> None:
         self.scope.after_commit.append(action)
 
-    def reply(
-        self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None
-    ) -> None:
+    def reply(self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         chat = update.effective_chat
         if chat is None:
             return

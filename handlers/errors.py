@@ -36,10 +36,12 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "A city name has letters, spaces and hyphens only, at most {max} characters."
     ),
     errors.UnknownCountry: N_(
-        "“{code}” is not a country code. Use the two-letter ISO code, e.g. GR, RS, or XK for Kosovo."
+        "“{code}” is not a country code. Use the two-letter ISO code, "
+        "e.g. GR, RS, or XK for Kosovo."
     ),
     errors.UnknownTimezone: N_(
-        "“{zone}” is not a time zone I know. Use an IANA name such as Europe/Sofia or Europe/Belgrade."
+        "“{zone}” is not a time zone I know. Use an IANA name such as "
+        "Europe/Sofia or Europe/Belgrade."
     ),
     errors.CityAlreadyMember: N_("{city} is already a member city of the network."),
     errors.AlreadyDelegate: N_(
@@ -104,14 +106,23 @@ ROLE_NEEDED = {
 SIDE_NAMES = {"presidency": N_("term presidency"), "secretariat": N_("secretariat")}
 
 USAGE = {
-    "iam": N_("Tell me your city: /iam <city>, e.g. /iam Thessaloniki (add mayor or technical for those roles)."),
+    "iam": N_(
+        "Tell me your city: /iam <city>, e.g. /iam Thessaloniki "
+        "(add mayor or technical for those roles)."
+    ),
     "approve": N_("Give the user id of the pending delegate: /approve <user id>."),
     "reject": N_("Give the user id of the pending delegate: /reject <user id>."),
     "link": N_("Name the working group: /link <group>, e.g. /link climate. See /groups."),
     "coordinator": N_("Give the delegate's user id: /coordinator <user id>."),
-    "newgroup": N_("Give a short name and a name: /newgroup <short-name> <name>, e.g. /newgroup water-energy Water and Energy."),
+    "newgroup": N_(
+        "Give a short name and a name: /newgroup <short-name> <name>, "
+        "e.g. /newgroup water-energy Water and Energy."
+    ),
     "presidency": N_("To record a term: /presidency <year> <city>, e.g. /presidency 2027 Sofia."),
-    "apply": N_("Give the city, its country code and its time zone: /apply <city>, <country code>, <IANA zone>, e.g. /apply Ohrid, MK, Europe/Skopje."),
+    "apply": N_(
+        "Give the city, its country code and its time zone: "
+        "/apply <city>, <country code>, <IANA zone>, e.g. /apply Ohrid, MK, Europe/Skopje."
+    ),
     "language": N_("Choose a language code: /language <code>, e.g. /language tr."),
     "secretariat": N_("Use /secretariat add <user id> or /secretariat remove <user id>."),
 }
@@ -121,23 +132,29 @@ WRONG_CHAT = {
     "group": N_("This command works in a working group's chat. Send it there."),
 }
 
-UNEXPECTED = N_("Sorry, something went wrong on my side. Nothing was changed; please try again later.")
+UNEXPECTED = N_(
+    "Sorry, something went wrong on my side. Nothing was changed; please try again later."
+)
 TOO_LONG = N_("That is too long for me. Please keep it shorter.")
 
 
 def message_for(error: BaseException) -> str | None:
     """The translated text for a refusal, or None for an unexpected error."""
     # These templates are plain text ("/link <group>"): escaped whole, since replies are HTML.
+    # (Templates are looked up first and translated after, so that the extractor
+    # does not take the lookup keys for messages.)
     if isinstance(error, errors.NotAllowed):
-        return esc(_(ROLE_NEEDED[error.params["role"]]))
+        template = ROLE_NEEDED[error.params["role"]]
+        return esc(_(template))
     if isinstance(error, errors.GroupAlreadyProposed):
-        params = dict(error.params, needs=_(SIDE_NAMES[error.params["needs"]]))
+        side = SIDE_NAMES[error.params["needs"]]
+        params = dict(error.params, needs=_(side))
         return esc(_(MESSAGES[errors.GroupAlreadyProposed])).format(**_escaped(params))
     if isinstance(error, errors.DomainError):
-        template = MESSAGES.get(type(error))
-        if template is None:
+        message = MESSAGES.get(type(error))
+        if message is None:
             return None
-        return esc(_(template)).format(**_escaped(error.params))
+        return esc(_(message)).format(**_escaped(error.params))
     if isinstance(error, Usage):
         return esc(_(USAGE[error.command]))
     if isinstance(error, WrongChat):
@@ -152,7 +169,7 @@ def _escaped(params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """The application's error handler: refusals are answered, surprises logged and apologised for."""
+    """The error handler: refusals are answered, surprises logged and apologised for."""
     error = context.error
     scope = maybe_scope()
     if scope is not None:
@@ -165,7 +182,9 @@ async def on_error(update: object, context: BotContext) -> None:
     if error is None:
         return
     if isinstance(error, Forged):
-        log.warning("refused forged callback data %r", update.callback_query and update.callback_query.data)
+        log.warning(
+            "refused forged callback data %r", update.callback_query and update.callback_query.data
+        )
         _answer(update, context, None, scope_present=scope is not None)
         return
     text = message_for(error)

@@ -10,6 +10,7 @@ from telegram import Update
 from handlers.common import (
     Usage,
     callback_parts,
+    chat_of,
     command_text,
     display_name,
     keyboard,
@@ -55,8 +56,7 @@ async def link(update: Update, ctx: BotContext) -> None:
     slug = command_text(update)
     if not slug or " " in slug:
         raise Usage("link")
-    chat = update.effective_chat
-    assert chat is not None
+    chat = chat_of(update)
     group = await groups.link_chat(
         ctx.session,
         actor=await ctx.actor(),
@@ -76,21 +76,24 @@ async def link(update: Update, ctx: BotContext) -> None:
 
 async def _chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
     require_group(update)
-    chat = update.effective_chat
-    assert chat is not None
+    chat = chat_of(update)
     return await groups.group_for_chat(ctx.session, chat.id)
 
 
 async def join(update: Update, ctx: BotContext) -> None:
     group = await _chat_group(update, ctx)
     city = await groups.join(ctx.session, actor=await ctx.actor(), group=group)
-    ctx.reply(update, _("{city} joined {group}.").format(city=city_label(city), group=group_label(group)))
+    ctx.reply(
+        update, _("{city} joined {group}.").format(city=city_label(city), group=group_label(group))
+    )
 
 
 async def leave(update: Update, ctx: BotContext) -> None:
     group = await _chat_group(update, ctx)
     city = await groups.leave(ctx.session, actor=await ctx.actor(), group=group)
-    ctx.reply(update, _("{city} left {group}.").format(city=city_label(city), group=group_label(group)))
+    ctx.reply(
+        update, _("{city} left {group}.").format(city=city_label(city), group=group_label(group))
+    )
 
 
 async def roster(update: Update, ctx: BotContext) -> None:
@@ -109,9 +112,9 @@ async def roster(update: Update, ctx: BotContext) -> None:
     now = ctx.deps.clock()
     lines = [
         group_label(group),
-        ngettext("{n} member city, local time now:", "{n} member cities, local time now:", len(cities)).format(
-            n=len(cities)
-        ),
+        ngettext(
+            "{n} member city, local time now:", "{n} member cities, local time now:", len(cities)
+        ).format(n=len(cities)),
     ]
     by_country = sorted(cities, key=lambda c: (country_name(c.country_code), c.search_key))
     for code, in_country in groupby(by_country, key=lambda c: c.country_code):
@@ -120,7 +123,11 @@ async def roster(update: Update, ctx: BotContext) -> None:
         for city in in_country:
             lines.append(f"• {esc(city.name)} — {local_time(now, city.timezone)}")
             for delegate, user in people.get(city.id or 0, []):
-                who = display_name(user.full_name if user else None, user.username if user else None, delegate.user_id)
+                who = display_name(
+                    user.full_name if user else None,
+                    user.username if user else None,
+                    delegate.user_id,
+                )
                 mark = " — " + _("coordinator") if delegate.user_id in coordinating else ""
                 lines.append(f"    ◦ {who}, {role_name(delegate.role)}{mark}")
     ctx.reply(update, "\n".join(lines))
@@ -129,7 +136,7 @@ async def roster(update: Update, ctx: BotContext) -> None:
 async def coordinator(update: Update, ctx: BotContext) -> None:
     group = await _chat_group(update, ctx)
     user_id = parse_user_id(command_text(update), "coordinator")
-    delegate, city = await groups.appoint_coordinator(
+    _delegate, city = await groups.appoint_coordinator(
         ctx.session, actor=await ctx.actor(), group=group, user_id=user_id
     )
     await notify(
@@ -171,7 +178,9 @@ async def newgroup(update: Update, ctx: BotContext) -> None:
 
 async def _ask_other_side(ctx: BotContext, group: WorkingGroup) -> None:
     if group.proposed_as == "presidency":
-        recipients = await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
+        recipients = await roles.secretariat_ids(
+            ctx.session, bootstrap=ctx.deps.bootstrap_secretariat
+        )
     else:
         current = await presidency.current(ctx.session, today=ctx.deps.today())
         recipients = set()

@@ -6,7 +6,15 @@ import re
 
 from telegram import Update
 
-from handlers.common import Usage, callback_parts, command_text, display_name, keyboard, notify
+from handlers.common import (
+    Usage,
+    callback_parts,
+    command_text,
+    display_name,
+    keyboard,
+    notify,
+    sender,
+)
 from handlers.context import BotContext, esc
 from locales import _, country_name
 from storage import applications, roles
@@ -27,13 +35,14 @@ async def apply(update: Update, ctx: BotContext) -> None:
     parts = [part.strip() for part in command_text(update).split(",")]
     if len(parts) != 3 or not all(parts):
         raise Usage("apply")
-    user = update.effective_user
-    assert user is not None
+    user = sender(update)
     application = await applications.apply(
         ctx.session, applicant_id=user.id, name=parts[0], country_code=parts[1], timezone=parts[2]
     )
     who = display_name(user.full_name, user.username, user.id)
-    for staff in sorted(await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)):
+    for staff in sorted(
+        await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
+    ):
         await notify(
             ctx,
             staff,
@@ -41,7 +50,12 @@ async def apply(update: Update, ctx: BotContext) -> None:
                 who=who, city=_describe(application)
             ),
             lambda: keyboard(
-                [[(_("Admit"), f"app:ok:{application.id}"), (_("Decline"), f"app:no:{application.id}")]]
+                [
+                    [
+                        (_("Admit"), f"app:ok:{application.id}"),
+                        (_("Decline"), f"app:no:{application.id}"),
+                    ]
+                ]
             ),
         )
     ctx.reply(

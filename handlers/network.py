@@ -14,13 +14,14 @@ from handlers.common import (
     Forged,
     Usage,
     callback_parts,
+    chat_of,
     command_text,
     display_name,
     in_columns,
     keyboard,
     notify,
     parse_user_id,
-    require_private,
+    sender,
 )
 from handlers.context import BotContext, esc
 from locales import (
@@ -109,13 +110,14 @@ async def registration_language(update: Update, ctx: BotContext) -> None:
     language = normalize_language(match.group(1))
     if language is None or language != match.group(1):
         raise Forged()
-    user = update.effective_user
-    assert user is not None  # callback queries always have a user
+    user = sender(update)
     await users.set_user_language(ctx.session, telegram_id=user.id, language=language)
     with use_language(language):
         markup = await _country_keyboard(ctx)
-        text = _("In which country is your city?") if markup.inline_keyboard else _(
-            "No member cities are registered yet. Please ask the secretariat."
+        text = (
+            _("In which country is your city?")
+            if markup.inline_keyboard
+            else _("No member cities are registered yet. Please ask the secretariat.")
         )
         ctx.edit(update, text, markup)
         ctx.answer(update)
@@ -181,8 +183,7 @@ async def _claim(update: Update, ctx: BotContext, city: City, role: DelegateRole
         return _("You now represent {city} as {role}.").format(
             city=city_label(city), role=role_name(role)
         )
-    user = update.effective_user
-    assert user is not None
+    user = sender(update)
     who = display_name(user.full_name, user.username, user.id)
     for staff in sorted(
         await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
@@ -228,7 +229,9 @@ async def decide_button(update: Update, ctx: BotContext) -> None:
 
 async def _decide(ctx: BotContext, user_id: int, *, approve: bool) -> str:
     actor = await ctx.actor()
-    delegate, city = await delegates.decide(ctx.session, actor=actor, user_id=user_id, approve=approve)
+    _delegate, city = await delegates.decide(
+        ctx.session, actor=actor, user_id=user_id, approve=approve
+    )
     user = await ctx.session.get(User, user_id)
     who = display_name(user.full_name if user else None, user.username if user else None, user_id)
     if approve:
@@ -262,9 +265,11 @@ async def cities(update: Update, ctx: BotContext) -> None:
         return
     now = ctx.deps.clock()
     lines = [
-        ngettext("<b>{n} member city</b>, local time now:", "<b>{n} member cities</b>, local time now:", len(members)).format(
-            n=len(members)
-        )
+        ngettext(
+            "<b>{n} member city</b>, local time now:",
+            "<b>{n} member cities</b>, local time now:",
+            len(members),
+        ).format(n=len(members))
     ]
     by_country = sorted(members, key=lambda c: (country_name(c.country_code), c.search_key))
     for code, group in groupby(by_country, key=lambda c: c.country_code):
@@ -351,13 +356,14 @@ async def language_button(update: Update, ctx: BotContext) -> None:
 
 
 async def _set_language(update: Update, ctx: BotContext, language: str) -> None:
-    chat = update.effective_chat
-    user = update.effective_user
-    assert chat is not None and user is not None
+    chat, user = chat_of(update), sender(update)
     if chat.type == ChatType.PRIVATE:
         await users.set_user_language(ctx.session, telegram_id=user.id, language=language)
         with use_language(language):
-            ctx.reply(update, _("I will speak {language} with you.").format(language=language_name(language)))
+            ctx.reply(
+                update,
+                _("I will speak {language} with you.").format(language=language_name(language)),
+            )
         return
     actor = await ctx.actor()
     is_admin = False
@@ -374,7 +380,10 @@ async def _set_language(update: Update, ctx: BotContext, language: str) -> None:
         language=language,
     )
     with use_language(language):
-        ctx.reply(update, _("I will speak {language} in this chat.").format(language=language_name(language)))
+        ctx.reply(
+            update,
+            _("I will speak {language} in this chat.").format(language=language_name(language)),
+        )
 
 
 # /secretariat -------------------------------------------------------------------------------
@@ -388,32 +397,44 @@ async def secretariat_command(update: Update, ctx: BotContext) -> None:
         user_id = parse_user_id(rest, "secretariat")
         if verb == "add":
             await delegates.add_secretariat(ctx.session, actor=actor, user_id=user_id)
-            ctx.reply(update, _("User {user_id} is now in the secretariat.").format(user_id=user_id))
+            ctx.reply(
+                update, _("User {user_id} is now in the secretariat.").format(user_id=user_id)
+            )
         else:
             await delegates.remove_secretariat(
                 ctx.session, actor=actor, user_id=user_id, bootstrap=ctx.deps.bootstrap_secretariat
             )
-            ctx.reply(update, _("User {user_id} is no longer in the secretariat.").format(user_id=user_id))
+            ctx.reply(
+                update, _("User {user_id} is no longer in the secretariat.").format(user_id=user_id)
+            )
         return
     if verb:
         raise Usage("secretariat")
-    staff = sorted(await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat))
+    staff = sorted(
+        await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
+    )
     lines = [_("<b>The secretariat</b>")]
     for user_id in staff:
         user = await ctx.session.get(User, user_id)
-        lines.append("• " + display_name(user.full_name if user else None, user.username if user else None, user_id) + f" — {user_id}")
+        lines.append(
+            "• "
+            + display_name(
+                user.full_name if user else None, user.username if user else None, user_id
+            )
+            + f" — {user_id}"
+        )
     pending = await delegates.pending(ctx.session)
     if pending:
         lines.append("")
         lines.append(_("<b>Waiting for approval</b>"))
-        lines.extend(
-            "• " + _pending_line(delegate, city, user) for delegate, city, user in pending
-        )
+        lines.extend("• " + _pending_line(delegate, city, user) for delegate, city, user in pending)
     ctx.reply(update, "\n".join(lines))
 
 
 def _pending_line(delegate: Delegate, city: City, user: User | None) -> str:
-    who = display_name(user.full_name if user else None, user.username if user else None, delegate.user_id)
+    who = display_name(
+        user.full_name if user else None, user.username if user else None, delegate.user_id
+    )
     return f"{who} — {city_label(city)}, {role_name(delegate.role)} — /approve {delegate.user_id}"
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from storage import outbox, users
 from storage.db import Database
@@ -59,7 +61,10 @@ class OutboxWorker:
             outbox.mark_sent(message)
             delivered = 1
         except RetryAfter as exc:
-            retry = exc.retry_after
+            with warnings.catch_warnings():
+                # PTB 22 warns that retry_after becomes a timedelta; both are handled here.
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                retry = exc.retry_after
             seconds = retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
             outbox.retry_later(message, after=timedelta(seconds=seconds), error=str(exc))
         except ChatMigrated as exc:

@@ -12,6 +12,7 @@ with Babel: there is no build step to forget and no ``.mo`` to go stale.
 from __future__ import annotations
 
 import gettext
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,12 +20,14 @@ from datetime import datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+# Zone rules from the pinned tzdata package, not the host (see storage/__init__.py).
+zoneinfo.reset_tzpath(to=[])
 
 LOCALES_DIR = Path(__file__).parent
 DOMAIN = "b40"
@@ -79,7 +82,7 @@ def normalize_language(tag: str | None) -> str | None:
     return None
 
 
-def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name)
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it now."""
     return message
 
@@ -115,9 +118,15 @@ def use_language(language: str) -> Iterator[None]:
         current_language.reset(token)
 
 
+# English here is read in the Balkans, on a 24-hour clock: British formats, not "3:30 PM".
+_FORMAT_LOCALES = {"en": "en_GB"}
+
+
 @cache
 def babel_locale(language: str) -> Locale:
-    return Locale.parse(SUPPORTED_LANGUAGES.get(language, SOURCE_LANGUAGE))
+    return Locale.parse(
+        _FORMAT_LOCALES.get(language) or SUPPORTED_LANGUAGES.get(language, SOURCE_LANGUAGE)
+    )
 
 
 def locale() -> Locale:
@@ -132,15 +141,16 @@ def language_name(language: str) -> str:
 
 
 def country_name(code: str) -> str:
-    return locale().territories.get(code) or babel_locale(SOURCE_LANGUAGE).territories.get(
-        code, code
-    )
+    name = locale().territories.get(code) or babel_locale(SOURCE_LANGUAGE).territories.get(code)
+    return str(name or code)
 
 
 def local_time(instant: datetime, zone: str) -> str:
     """Wall-clock time of an aware instant in an IANA zone, for the current reader."""
-    return format_time(instant.astimezone(ZoneInfo(zone)), format="short", locale=locale())
+    return format_time(instant.astimezone(zoneinfo.ZoneInfo(zone)), format="short", locale=locale())
 
 
 def local_datetime(instant: datetime, zone: str) -> str:
-    return format_datetime(instant.astimezone(ZoneInfo(zone)), format="medium", locale=locale())
+    return format_datetime(
+        instant.astimezone(zoneinfo.ZoneInfo(zone)), format="medium", locale=locale()
+    )

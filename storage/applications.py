@@ -21,7 +21,9 @@ async def apply(
     timezone = roster.check_timezone(timezone)
     key = roster.city_key(name)
     member = (
-        await session.exec(select(City).where(City.country_code == country_code, City.search_key == key))
+        await session.exec(
+            select(City).where(City.country_code == country_code, City.search_key == key)
+        )
     ).first()
     if member is not None:
         raise errors.CityAlreadyMember(city=member.name)

@@ -19,7 +19,9 @@ async def claim_city(
     A pending claim can be corrected (another city or role); an approved delegate
     stays approved and must ask the secretariat to change city.
     """
-    delegate = (await session.exec(select(Delegate).where(Delegate.user_id == actor.user_id))).first()
+    delegate = (
+        await session.exec(select(Delegate).where(Delegate.user_id == actor.user_id))
+    ).first()
     if delegate is not None and delegate.status == DelegateStatus.APPROVED:
         if delegate.city_id == city.id and delegate.role == role:
             raise errors.AlreadyDelegate(city=city.name)
@@ -51,7 +53,8 @@ async def decide(
     if delegate is None:
         raise errors.UnknownDelegate(user_id=user_id)
     city = await session.get(City, delegate.city_id)
-    assert city is not None  # foreign key
+    if city is None:  # the foreign key makes this impossible
+        raise errors.UnknownCity(name=str(delegate.city_id))
     if delegate.status != DelegateStatus.PENDING:
         raise errors.DelegateNotPending(user_id=user_id, status=delegate.status)
     delegate.status = DelegateStatus.APPROVED if approve else DelegateStatus.REMOVED

@@ -22,7 +22,7 @@ from storage.models import (
 from storage.roles import Actor
 from storage.types import utcnow
 
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,38}[a-z0-9]")
 MAX_GROUP_NAME = 120
 
 STANDING_GROUPS = {
@@ -74,9 +74,7 @@ async def overview(session: AsyncSession) -> list[GroupOverview]:
         await session.exec(select(Chat).where(col(Chat.group_id).is_not(None), Chat.bot_is_member))
     ).all():
         chats.setdefault(chat.group_id or 0, []).append(chat)
-    return [
-        GroupOverview(g, cities.get(g.id or 0, []), chats.get(g.id or 0, [])) for g in groups
-    ]
+    return [GroupOverview(g, cities.get(g.id or 0, []), chats.get(g.id or 0, [])) for g in groups]
 
 
 async def group_for_chat(session: AsyncSession, chat_id: int) -> WorkingGroup:
@@ -105,7 +103,9 @@ async def link_chat(
     chat.bot_is_member = True
     chat.updated_at = utcnow()
     session.add(chat)
-    audit.record(session, actor_id=actor.user_id, action="group.link", subject=group.slug, chat=chat_id)
+    audit.record(
+        session, actor_id=actor.user_id, action="group.link", subject=group.slug, chat=chat_id
+    )
     return group
 
 
@@ -114,7 +114,9 @@ async def join(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> C
     if await session.get(GroupMembership, (group.id, city.id)) is not None:
         raise errors.AlreadyInGroup(city=city.name, group=group.name)
     session.add(GroupMembership(group_id=group.id or 0, city_id=city.id or 0))
-    audit.record(session, actor_id=actor.user_id, action="group.join", subject=group.slug, city=city.name)
+    audit.record(
+        session, actor_id=actor.user_id, action="group.join", subject=group.slug, city=city.name
+    )
     return city
 
 
@@ -124,7 +126,9 @@ async def leave(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> 
     if membership is None:
         raise errors.NotInGroup(city=city.name, group=group.name)
     await session.delete(membership)
-    audit.record(session, actor_id=actor.user_id, action="group.leave", subject=group.slug, city=city.name)
+    audit.record(
+        session, actor_id=actor.user_id, action="group.leave", subject=group.slug, city=city.name
+    )
     return city
 
 
@@ -160,7 +164,11 @@ async def appoint_coordinator(
         raise errors.AlreadyCoordinator(user_id=user_id, group=group.name)
     session.add(Coordinator(group_id=group.id or 0, user_id=user_id, appointed_by=actor.user_id))
     audit.record(
-        session, actor_id=actor.user_id, action="group.coordinator", subject=group.slug, user_id=user_id
+        session,
+        actor_id=actor.user_id,
+        action="group.coordinator",
+        subject=group.slug,
+        user_id=user_id,
     )
     return row[0], row[1]
 
@@ -207,7 +215,9 @@ async def propose_group(
         )
         session.add(group)
         await session.flush()
-        audit.record(session, actor_id=actor.user_id, action="group.propose", subject=slug, name=group.name)
+        audit.record(
+            session, actor_id=actor.user_id, action="group.propose", subject=slug, name=group.name
+        )
         return group, False
     if existing.status != GroupStatus.PROPOSED:
         raise errors.GroupExists(slug=slug)

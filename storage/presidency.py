@@ -64,5 +64,7 @@ async def set_term(
         raise errors.InvalidTerm(year=year)
     term = Presidency(city_id=city.id or 0, year=year, starts_on=starts_on, ends_on=ends_on)
     session.add(term)
-    audit.record(session, actor_id=actor.user_id, action="presidency.set", subject=city.name, year=year)
+    audit.record(
+        session, actor_id=actor.user_id, action="presidency.set", subject=city.name, year=year
+    )
     return term

@@ -10,7 +10,14 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import errors
-from storage.models import City, Coordinator, Delegate, DelegateStatus, Presidency, SecretariatMember
+from storage.models import (
+    City,
+    Coordinator,
+    Delegate,
+    DelegateStatus,
+    Presidency,
+    SecretariatMember,
+)
 
 
 @dataclass(frozen=True)

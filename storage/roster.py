@@ -6,8 +6,8 @@ import csv
 import io
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
 from datetime import date
+from functools import cache
 from zoneinfo import available_timezones
 
 from babel import Locale
@@ -50,7 +50,12 @@ _ENGLISH = Locale("en")
 def check_country(code: str) -> str:
     """An ISO 3166 alpha-2 code Babel knows (``XK`` for Kosovo included)."""
     code = code.strip().upper()
-    if len(code) != 2 or not code.isascii() or not code.isalpha() or code not in _ENGLISH.territories:
+    if (
+        len(code) != 2
+        or not code.isascii()
+        or not code.isalpha()
+        or code not in _ENGLISH.territories
+    ):
         raise errors.UnknownCountry(code=code[:8])
     return code
 
@@ -180,24 +185,32 @@ def parse_cities_csv(text: str) -> list[CityRow]:
                 continue
         if len(cells) not in (3, 4):
             raise errors.InvalidImport(
-                line=line, reason=f"expected 3 or 4 columns (name,country,timezone[,founding]), got {len(cells)}"
+                line=line,
+                reason="expected 3 or 4 columns (name,country,timezone[,founding]), "
+                f"got {len(cells)}",
             )
         founding_text = cells[3].lower() if len(cells) == 4 else ""
         if founding_text not in _TRUE | _FALSE:
-            raise errors.InvalidImport(line=line, reason=f"founding must be true or false, not {cells[3]!r}")
+            raise errors.InvalidImport(
+                line=line, reason=f"founding must be true or false, not {cells[3]!r}"
+            )
         try:
             name = clean_city_name(cells[0])
             country = check_country(cells[1])
             zone = check_timezone(cells[2])
         except errors.InvalidCityName:
-            raise errors.InvalidImport(line=line, reason=f"invalid city name {cells[0][:40]!r}") from None
+            raise errors.InvalidImport(
+                line=line, reason=f"invalid city name {cells[0][:40]!r}"
+            ) from None
         except errors.UnknownCountry:
             raise errors.InvalidImport(
-                line=line, reason=f"unknown country code {cells[1][:8]!r} (ISO 3166 alpha-2, XK for Kosovo)"
+                line=line,
+                reason=f"unknown country code {cells[1][:8]!r} (ISO 3166 alpha-2, XK for Kosovo)",
             ) from None
         except errors.UnknownTimezone:
             raise errors.InvalidImport(
-                line=line, reason=f"unknown time zone {cells[2][:64]!r} (IANA name, e.g. Europe/Sofia)"
+                line=line,
+                reason=f"unknown time zone {cells[2][:64]!r} (IANA name, e.g. Europe/Sofia)",
             ) from None
         key = (country, city_key(name))
         if key in seen:

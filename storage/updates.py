@@ -18,7 +18,7 @@ KEEP = timedelta(hours=48)
 
 async def claim(session: AsyncSession, update_id: int) -> bool:
     """Record ``update_id``; False if it was already processed (or is being, elsewhere)."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(ProcessedUpdate)
         .values(update_id=update_id, processed_at=utcnow())

@@ -26,17 +26,24 @@ DATA = Path(__file__).parent / "data"
 POSTGRES_URL = os.environ.get("B40_TEST_DATABASE_URL", "")
 TEMPLATE = "b40_test_template"
 
-SECRETARY = User(id=11_000_001, first_name="Ayşe", last_name="Yılmaz", username="ayse_sec", language_code="tr")
+SECRETARY = User(
+    id=11_000_001, first_name="Ayşe", last_name="Yılmaz", username="ayse_sec", language_code="tr"
+)
 
 
 def pytest_report_header() -> str:
-    return f"database: {'PostgreSQL ' + make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else 'SQLite'}"
+    where = make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else None
+    return f"database: PostgreSQL {where}" if where else "database: SQLite"
 
 
 async def _admin(sql: str) -> None:
     url = make_url(POSTGRES_URL)
     connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
     )
     try:
         await connection.execute(sql)
@@ -100,7 +107,9 @@ class Clock:
 class BotHarness:
     """The real Application, fed updates as Telegram would send them."""
 
-    def __init__(self, app: B40Application, telegram: FakeTelegram, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, app: B40Application, telegram: FakeTelegram, db: Database, clock: Clock
+    ) -> None:
         self.app = app
         self.telegram = telegram
         self.db = db
@@ -113,10 +122,14 @@ class BotHarness:
         await self.app.outbox.deliver_due()
         return self.telegram.calls[before:]
 
-    async def command(self, text: str, user: User, chat: Chat | None = None, **kwargs: Any) -> list[Call]:
+    async def command(
+        self, text: str, user: User, chat: Chat | None = None, **kwargs: Any
+    ) -> list[Call]:
         return await self.send(command(text, user, chat, **kwargs))
 
-    async def press(self, data: str, user: User, on: Call | None = None, chat: Chat | None = None) -> list[Call]:
+    async def press(
+        self, data: str, user: User, on: Call | None = None, chat: Chat | None = None
+    ) -> list[Call]:
         """Press a button; ``on`` is the call that sent the message carrying it."""
         message = None
         if on is not None:
@@ -132,7 +145,8 @@ def replies(calls: list[Call], chat_id: int | None = None) -> list[str]:
     return [
         c.text
         for c in calls
-        if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+        if c.method in ("sendMessage", "editMessageText")
+        and (chat_id is None or c.chat_id == chat_id)
     ]
 
 
@@ -164,8 +178,18 @@ async def harness(db: Database, clock: Clock) -> AsyncIterator[BotHarness]:
 
 
 DOMAIN_TABLES = (
-    "country", "city", "delegate", "secretariat_member", "working_group", "group_membership",
-    "chat", "coordinator", "presidency", "membership_application", "audit_log", "outbox_message",
+    "country",
+    "city",
+    "delegate",
+    "secretariat_member",
+    "working_group",
+    "group_membership",
+    "chat",
+    "coordinator",
+    "presidency",
+    "membership_application",
+    "audit_log",
+    "outbox_message",
 )
 
 
@@ -181,11 +205,11 @@ async def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     return result
 
 
-async def make_delegate(harness: BotHarness, user: User, city: str) -> None:
+async def make_delegate(harness: BotHarness, user: User, city: str, role: str = "") -> None:
     """A delegate approved the way people do it: /iam, then the secretariat's /approve."""
-    await harness.command(f"/iam {city}", user)
+    await harness.command(f"/iam {city} {role}".strip(), user)
     calls = await harness.command(f"/approve {user.id}", SECRETARY)
-    assert any("Approved" in t or city in t for t in replies(calls)), replies(calls)
+    assert any(city in t for t in replies(calls, SECRETARY.id)), replies(calls)
 
 
 async def link_chat(harness: BotHarness, chat: Chat, slug: str) -> None:

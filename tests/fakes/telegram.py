@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 
 from telegram.request import BaseRequest, RequestData
 
@@ -75,7 +75,7 @@ class FakeTelegram:
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
     _update_arrived: asyncio.Event | None = None
 
-    bot_user = {
+    bot_user: ClassVar[dict[str, Any]] = {
         "id": BOT_ID,
         "is_bot": True,
         "first_name": "B40 Bot",
@@ -87,29 +87,64 @@ class FakeTelegram:
 
     # --- failure injection ------------------------------------------------------------------
 
-    def fail(self, method: str, *, chat_id: int | None = None, times: int = 1, status: int,
-             description: str, parameters: dict[str, Any] | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        chat_id: int | None = None,
+        times: int = 1,
+        status: int,
+        description: str,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
         self.failures.append(Failure(method, chat_id, status, description, parameters, times))
 
-    def rate_limit(self, method: str = "sendMessage", *, retry_after: int = 1, chat_id: int | None = None, times: int = 1) -> None:
-        self.fail(method, chat_id=chat_id, times=times, status=429,
-                  description=f"Too Many Requests: retry after {retry_after}",
-                  parameters={"retry_after": retry_after})
+    def rate_limit(
+        self,
+        method: str = "sendMessage",
+        *,
+        retry_after: int = 1,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        self.fail(
+            method,
+            chat_id=chat_id,
+            times=times,
+            status=429,
+            description=f"Too Many Requests: retry after {retry_after}",
+            parameters={"retry_after": retry_after},
+        )
 
     def block(self, chat_id: int, method: str = "sendMessage") -> None:
-        self.fail(method, chat_id=chat_id, times=10**6, status=403,
-                  description="Forbidden: bot was blocked by the user")
+        self.fail(
+            method,
+            chat_id=chat_id,
+            times=10**6,
+            status=403,
+            description="Forbidden: bot was blocked by the user",
+        )
 
     def migrate(self, chat_id: int, new_chat_id: int, method: str = "sendMessage") -> None:
-        self.fail(method, chat_id=chat_id, times=10**6, status=400,
-                  description="Bad Request: group chat was upgraded to a supergroup chat",
-                  parameters={"migrate_to_chat_id": new_chat_id})
+        self.fail(
+            method,
+            chat_id=chat_id,
+            times=10**6,
+            status=400,
+            description="Bad Request: group chat was upgraded to a supergroup chat",
+            parameters={"migrate_to_chat_id": new_chat_id},
+        )
 
     def _failure_for(self, method: str, params: dict[str, Any]) -> Failure | None:
         chat_id = params.get("chat_id")
         for failure in self.failures:
-            if failure.method == method and failure.times > 0 and (
-                failure.chat_id is None or (chat_id is not None and int(chat_id) == failure.chat_id)
+            if (
+                failure.method == method
+                and failure.times > 0
+                and (
+                    failure.chat_id is None
+                    or (chat_id is not None and int(chat_id) == failure.chat_id)
+                )
             ):
                 failure.times -= 1
                 return failure
@@ -118,14 +153,19 @@ class FakeTelegram:
     # --- what the bot did ---------------------------------------------------------------------
 
     def sent(self, chat_id: int | None = None, method: str = "sendMessage") -> list[Call]:
-        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+        return [
+            c
+            for c in self.calls
+            if c.method == method and (chat_id is None or c.chat_id == chat_id)
+        ]
 
     def texts(self, chat_id: int | None = None) -> list[str]:
         """What the chat sees, in order: messages sent and messages edited."""
         return [
             c.text
             for c in self.calls
-            if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+            if c.method in ("sendMessage", "editMessageText")
+            and (chat_id is None or c.chat_id == chat_id)
         ]
 
     # --- the API --------------------------------------------------------------------------------
@@ -134,7 +174,11 @@ class FakeTelegram:
         self.calls.append(Call(method, params))
         failure = self._failure_for(method, params)
         if failure is not None:
-            body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": failure.status,
+                "description": failure.description,
+            }
             if failure.parameters:
                 body["parameters"] = failure.parameters
             return failure.status, body
@@ -143,7 +187,11 @@ class FakeTelegram:
             return refused
         answer: Callable[[dict[str, Any]], Any] | None = getattr(self, f"api_{method}", None)
         if answer is None:
-            return 404, {"ok": False, "error_code": 404, "description": f"Not Found: fake has no {method}"}
+            return 404, {
+                "ok": False,
+                "error_code": 404,
+                "description": f"Not Found: fake has no {method}",
+            }
         return 200, {"ok": True, "result": answer(params)}
 
     def _chat(self, chat_id: Any) -> dict[str, Any]:
@@ -152,7 +200,11 @@ class FakeTelegram:
             return self.chats[chat_id]
         if chat_id > 0:
             return {"id": chat_id, "type": "private", "first_name": "User"}
-        return {"id": chat_id, "type": "supergroup" if str(chat_id).startswith("-100") else "group", "title": "Chat"}
+        return {
+            "id": chat_id,
+            "type": "supergroup" if str(chat_id).startswith("-100") else "group",
+            "title": "Chat",
+        }
 
     def _message(self, params: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -176,7 +228,9 @@ class FakeTelegram:
     def api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params, message_id=int(params["message_id"]))
 
-    def _refuse_bad_text(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    def _refuse_bad_text(
+        self, method: str, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
         """Telegram refuses over-long text and HTML it cannot parse; so does the fake."""
         if method not in ("sendMessage", "editMessageText"):
             return None
@@ -205,14 +259,27 @@ class FakeTelegram:
     def api_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
         status = "administrator" if (chat_id, user_id) in self.admins else "member"
-        member: dict[str, Any] = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "User"}}
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": "User"},
+        }
         if status == "administrator":
-            member.update({
-                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
-                "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
-                "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
-                "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
-            })
+            member.update(
+                {
+                    "can_be_edited": False,
+                    "is_anonymous": False,
+                    "can_manage_chat": True,
+                    "can_delete_messages": True,
+                    "can_manage_video_chats": True,
+                    "can_restrict_members": True,
+                    "can_promote_members": False,
+                    "can_change_info": True,
+                    "can_invite_users": True,
+                    "can_post_stories": False,
+                    "can_edit_stories": False,
+                    "can_delete_stories": False,
+                }
+            )
         return member
 
     # getUpdates long polling, for the HTTP front end.
@@ -236,8 +303,22 @@ class FakeTelegram:
 
 
 _TELEGRAM_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-    "a", "code", "pre", "blockquote", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
 }
 
 
@@ -249,18 +330,24 @@ class _HTMLCheck(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _TELEGRAM_TAGS:
-            self.problem = self.problem or f"Bad Request: can't parse entities: Unsupported start tag {tag!r}"
+            self.problem = (
+                self.problem or f"Bad Request: can't parse entities: Unsupported start tag {tag!r}"
+            )
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.problem = self.problem or f"Bad Request: can't parse entities: Unexpected end tag {tag!r}"
+            self.problem = (
+                self.problem or f"Bad Request: can't parse entities: Unexpected end tag {tag!r}"
+            )
         else:
             self.stack.pop()
 
     def handle_entityref(self, name: str) -> None:
         if name not in ("lt", "gt", "amp", "quot"):
-            self.problem = self.problem or f"Bad Request: can't parse entities: Unknown entity {name!r}"
+            self.problem = (
+                self.problem or f"Bad Request: can't parse entities: Unknown entity {name!r}"
+            )
 
 
 def html_problem(text: str) -> str | None:
@@ -321,7 +408,9 @@ def http_app(telegram: FakeTelegram) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
         token = request.path_params["token"]
         if token != BOT_TOKEN:
-            return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401)
+            return JSONResponse(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401
+            )
         method = request.path_params["method"]
         content_type = request.headers.get("content-type", "")
         if "application/json" in content_type:

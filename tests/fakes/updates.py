@@ -1,4 +1,4 @@
-"""Factories for updates exactly as Telegram sends them (JSON), e.g. ``command("/join", user, chat)``."""
+"""Factories for updates as Telegram sends them (JSON), e.g. ``command("/join", user, chat)``."""
 
 from __future__ import annotations
 
@@ -82,7 +82,9 @@ def message(text: str, user: User, chat: Chat, **extra: Any) -> dict[str, Any]:
     return {"update_id": next_update_id(), "message": data}
 
 
-def command(text: str, user: User, chat: Chat | None = None, *, address: bool = False) -> dict[str, Any]:
+def command(
+    text: str, user: User, chat: Chat | None = None, *, address: bool = False
+) -> dict[str, Any]:
     """``/cmd args``; in a group with ``address=True`` it is sent as ``/cmd@bot args``."""
     if address:
         head, _, rest = text.partition(" ")
@@ -90,8 +92,10 @@ def command(text: str, user: User, chat: Chat | None = None, *, address: bool = 
     return message(text, user, chat or user.private)
 
 
-def callback(data: str, user: User, on_message: dict[str, Any] | None = None, chat: Chat | None = None) -> dict[str, Any]:
-    """A button press; ``on_message`` is the bot's message (as the fake returned it) that carries the button."""
+def callback(
+    data: str, user: User, on_message: dict[str, Any] | None = None, chat: Chat | None = None
+) -> dict[str, Any]:
+    """A button press on ``on_message``, the bot's message as the fake returned it."""
     chat = chat or user.private
     msg = on_message or {
         "message_id": next(_message_ids),
@@ -120,7 +124,11 @@ def my_chat_member(chat: Chat, by: User, old: str, new: str) -> dict[str, Any]:
             "from": by.to_dict(),
             "date": int(time.time()),
             "old_chat_member": {"status": old, "user": bot},
-            "new_chat_member": {"status": new, "user": bot, **({"until_date": 0} if new == "kicked" else {})},
+            "new_chat_member": {
+                "status": new,
+                "user": bot,
+                **({"until_date": 0} if new == "kicked" else {}),
+            },
         },
     }
 

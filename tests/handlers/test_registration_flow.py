@@ -12,14 +12,16 @@ from tests.fakes.updates import User, group, my_chat_member
 CLIMATE_CHAT = group(-1001234567890, "B40 Climate Action")
 
 
-async def register_through_buttons(harness: BotHarness, user: User, language: str, country: str, city: str) -> None:
+async def register_through_buttons(
+    harness: BotHarness, user: User, language: str, country: str, city: str
+) -> None:
     start = await harness.command("/start", user)
     menu = start[-1]
     assert (f"reg:lang:{language}") in [data for _label, data in menu.buttons()]
 
     countries = await harness.press(f"reg:lang:{language}", user, on=menu)
     country_menu = [c for c in countries if c.method == "editMessageText"][-1]
-    country_buttons = dict((data, label) for label, data in country_menu.buttons())
+    country_buttons = {data: label for label, data in country_menu.buttons()}
     assert f"reg:cc:{country}" in country_buttons
 
     cities = await harness.press(f"reg:cc:{country}", user, on=country_menu)
@@ -39,14 +41,25 @@ async def register_through_buttons(harness: BotHarness, user: User, language: st
     [
         ("en", "en", "waiting for the secretariat", "approved you", "joined"),
         ("tr", "en", "sekretarya", "onayladı", "katıldı"),
-        ("sr-Cyrl", "sr", "секретаријат", "одобр", "придружи"),
+        ("sr-Cyrl", "sr", "секретаријат", "одобр", "приступи"),
         ("sl", "de", "sekretariat", "odobril", "pridruži"),
     ],
 )
 async def test_new_delegate_reaches_the_roster(
-    harness: BotHarness, language: str, telegram_language: str, pending_word: str, welcome_word: str, joined_word: str
+    harness: BotHarness,
+    language: str,
+    telegram_language: str,
+    pending_word: str,
+    welcome_word: str,
+    joined_word: str,
 ) -> None:
-    delegate = User(id=22_000_001, first_name="Nikos", last_name="Papadopoulos", username="nikos_thess", language_code=telegram_language)
+    delegate = User(
+        id=22_000_001,
+        first_name="Nikos",
+        last_name="Papadopoulos",
+        username="nikos_thess",
+        language_code=telegram_language,
+    )
     harness.register(CLIMATE_CHAT)
 
     start = await harness.command("/start", delegate)

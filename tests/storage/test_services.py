@@ -1,0 +1,223 @@
+"""The rules, tested without Telegram, against the real database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import select
+
+from storage import applications, audit, delegates, errors, groups, presidency, roster, updates
+from storage.db import Database, async_url
+from storage.models import AuditEntry, City, DelegateRole, OutboxMessage
+from storage.roles import Actor, resolve_actor
+from tests.conftest import DATA, seed_cities
+
+SECRETARIAT = Actor(user_id=1, is_secretariat=True)
+TODAY = date(2026, 6, 1)
+
+
+async def test_standing_groups_exist_after_the_first_migration(db: Database) -> None:
+    async with db.transaction() as session:
+        slugs = [entry.group.slug for entry in await groups.overview(session)]
+    assert slugs == ["climate", "democracy-migration", "smart-cities", "economy"]
+
+
+async def test_import_is_idempotent_and_all_or_nothing(db: Database) -> None:
+    await seed_cities(db)
+    text = (DATA / "b40-cities.csv").read_text(encoding="utf-8")
+    async with db.transaction() as session:
+        result = await roster.import_cities(session, roster.parse_cities_csv(text), today=TODAY)
+    assert (result.added, result.updated, result.unchanged) == (0, 0, 34)
+    bad = text + "Kumanovo,MK,Europe/Skopje,true\nNowhere,MK,Mars/Olympus,false\n"
+    with pytest.raises(errors.InvalidImport) as caught:
+        roster.parse_cities_csv(bad)
+    assert caught.value.params["line"] == 37
+    async with db.transaction() as session:
+        assert len(await roster.list_cities(session)) == 34
+        kosovo = [c for c in await roster.list_cities(session) if c.country_code == "XK"]
+        assert {c.timezone for c in kosovo} == {"Europe/Belgrade"}
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "line", "reason"),
+    [
+        ("name,country,timezone\nA,GR\n", 2, "columns"),
+        ("name,country,timezone\nAthens,GR,Europe/Athens\nathens,gr,europe/athens\n", 3, "repeats"),
+        ("name,country,timezone\nX,GR,Europe/Athens,maybe\n", 2, "founding"),
+        ("name,country,timezone\n", 0, "no cities"),
+    ],
+)
+def test_bad_rows_name_their_line(csv_text: str, line: int, reason: str) -> None:
+    with pytest.raises(errors.InvalidImport) as caught:
+        roster.parse_cities_csv(csv_text)
+    assert caught.value.params["line"] == line and reason in caught.value.params["reason"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("Istanbul", "İstanbul"),
+        ("ISTANBUL", "İstanbul"),
+        ("kirklareli", "Kırklareli"),
+        ("Tekirdag", "Tekirdağ"),
+        ("chisinau", "Chișinău"),
+        ("Durres", "Durrës"),
+        ("  laktasi ", "Laktaši"),
+    ],
+)
+async def test_cities_are_found_however_they_are_typed(
+    db: Database, typed: str, found: str
+) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        assert (await roster.find_city(session, typed)).name == found
+
+
+async def test_delegate_lifecycle_and_roles(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        plovdiv = await roster.find_city(session, "Plovdiv")
+        stranger = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+        with pytest.raises(errors.NotADelegate):
+            stranger.approved_city()
+        await delegates.claim_city(session, actor=stranger, city=plovdiv, role=DelegateRole.MAYOR)
+        pending = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+        with pytest.raises(errors.DelegateNotApproved):
+            pending.approved_city()
+        with pytest.raises(errors.NotAllowed):
+            await delegates.decide(session, actor=pending, user_id=42, approve=True)
+        secretary = await resolve_actor(session, user_id=1, bootstrap_secretariat={1}, today=TODAY)
+        await delegates.decide(session, actor=secretary, user_id=42, approve=True)
+        with pytest.raises(errors.DelegateNotPending):
+            await delegates.decide(session, actor=secretary, user_id=42, approve=False)
+        approved = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+        assert approved.approved_city().name == "Plovdiv"
+        burgas = await roster.find_city(session, "Burgas")
+        with pytest.raises(errors.AlreadyDelegate):
+            await delegates.claim_city(
+                session, actor=approved, city=burgas, role=DelegateRole.MAYOR
+            )
+        actions = [
+            e.action for e in await audit.entries(session) if e.action.startswith("delegate.")
+        ]
+    assert actions == ["delegate.claim", "delegate.approve"]
+
+
+async def test_presidency_is_never_held_twice_in_a_row(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        zagreb = await roster.find_city(session, "Zagreb")
+        sofia = await roster.find_city(session, "Sofia")
+        await presidency.set_term(session, actor=SECRETARIAT, city=zagreb, year=2026)
+        with pytest.raises(errors.ConsecutiveTerm):
+            await presidency.set_term(session, actor=SECRETARIAT, city=zagreb, year=2027)
+        with pytest.raises(errors.ConsecutiveTerm):
+            await presidency.set_term(session, actor=SECRETARIAT, city=zagreb, year=2025)
+        with pytest.raises(errors.TermExists):
+            await presidency.set_term(session, actor=SECRETARIAT, city=sofia, year=2026)
+        await presidency.set_term(session, actor=SECRETARIAT, city=sofia, year=2027)
+        await presidency.set_term(session, actor=SECRETARIAT, city=zagreb, year=2028)
+        with pytest.raises(errors.NotAllowed):
+            await presidency.set_term(session, actor=Actor(user_id=5), city=sofia, year=2030)
+        current = await presidency.current(session, today=date(2027, 12, 31))
+        assert current is not None and current[1].name == "Sofia"
+
+
+async def test_a_group_needs_both_sides(db: Database) -> None:
+    async with db.transaction() as session:
+        president = Actor(user_id=7, is_presidency=True)
+        other_president = Actor(user_id=8, is_presidency=True)
+        group, active = await groups.propose_group(
+            session, actor=president, slug="Water-Energy", name="Water  and Energy"
+        )
+        assert (group.slug, group.name, active) == ("water-energy", "Water and Energy", False)
+        with pytest.raises(errors.GroupAlreadyProposed):
+            await groups.confirm_group(session, actor=other_president, group_id=group.id or 0)
+        with pytest.raises(errors.NotAllowed):
+            await groups.confirm_group(session, actor=Actor(user_id=9), group_id=group.id or 0)
+        both = Actor(user_id=7, is_presidency=True, is_secretariat=True)
+        with pytest.raises(errors.GroupAlreadyProposed):  # the proposer cannot confirm alone
+            await groups.confirm_group(session, actor=both, group_id=group.id or 0)
+        confirmed = await groups.confirm_group(session, actor=SECRETARIAT, group_id=group.id or 0)
+        assert confirmed.status == "active"
+        with pytest.raises(errors.GroupExists):
+            await groups.propose_group(session, actor=SECRETARIAT, slug="climate", name="x")
+        for slug in ("-bad", "a", "x" * 41, "ünï", "two words"):
+            with pytest.raises(errors.InvalidSlug):
+                await groups.propose_group(session, actor=SECRETARIAT, slug=slug, name="Name")
+
+
+async def test_applications(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        with pytest.raises(errors.CityAlreadyMember):
+            await applications.apply(
+                session,
+                applicant_id=3,
+                name="istanbul",
+                country_code="tr",
+                timezone="Europe/Istanbul",
+            )
+        with pytest.raises(errors.UnknownTimezone):
+            await applications.apply(
+                session, applicant_id=3, name="Ohrid", country_code="MK", timezone="UTC+2"
+            )
+        application = await applications.apply(
+            session, applicant_id=3, name="Ohrid", country_code="mk", timezone="EUROPE/SKOPJE"
+        )
+        assert (application.country_code, application.timezone) == ("MK", "Europe/Skopje")
+        with pytest.raises(errors.AlreadyApplied):
+            await applications.apply(
+                session, applicant_id=4, name="OHRID", country_code="MK", timezone="Europe/Skopje"
+            )
+        _, city = await applications.decide(
+            session, actor=SECRETARIAT, application_id=application.id or 0, admit=True, today=TODAY
+        )
+        assert city is not None and city.joined_on == TODAY
+
+
+async def test_instants_are_utc_on_every_backend(db: Database) -> None:
+    athens_evening = datetime(2026, 10, 25, 2, 30, tzinfo=timezone(timedelta(hours=3)))
+    async with db.transaction() as session:
+        session.add(OutboxMessage(chat_id=2**62, text="x", not_before=athens_evening))
+    async with db.transaction() as session:
+        row = (await session.exec(select(OutboxMessage))).one()
+    assert row.not_before == datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+    assert row.not_before.utcoffset() == timedelta(0)
+    assert row.chat_id == 2**62  # Telegram ids are 64-bit
+    with pytest.raises(Exception, match="naive"):
+        async with db.transaction() as session:
+            session.add(OutboxMessage(chat_id=1, text="x", not_before=datetime(2026, 1, 1)))  # noqa: DTZ001
+
+
+async def test_update_ids_are_claimed_once(db: Database) -> None:
+    async with db.transaction() as session:
+        assert await updates.claim(session, 10**12) is True
+        assert await updates.claim(session, 10**12) is False
+    async with db.transaction() as session:
+        assert await updates.claim(session, 10**12) is False
+
+
+async def test_a_failed_unit_of_work_leaves_nothing(db: Database) -> None:
+    await seed_cities(db)
+    with pytest.raises(errors.CityAlreadyMember):
+        async with db.transaction() as session:
+            await roster.add_city(
+                session, name="Ohrid", country_code="MK", timezone="Europe/Skopje", joined_on=TODAY
+            )
+            await roster.add_city(
+                session, name="Sofia", country_code="BG", timezone="Europe/Sofia", joined_on=TODAY
+            )
+    async with db.transaction() as session:
+        assert (await session.exec(select(City).where(City.name == "Ohrid"))).first() is None
+        assert not [
+            e for e in (await session.exec(select(AuditEntry))).all() if e.subject == "Ohrid"
+        ]
+
+
+def test_the_right_async_driver_is_chosen() -> None:
+    assert async_url("sqlite:///b40.db") == "sqlite+aiosqlite:///b40.db"
+    assert async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
+    with pytest.raises(ValueError, match="unsupported"):
+        async_url("mysql://h/d")
