@@ -91,7 +91,7 @@ async def test_new_group_needs_presidency_and_secretariat(harness: BotHarness) -
         ).one()
         assert group_row.status == "proposed"
     done = await harness.press(confirm[0], SECRETARY, on=ask)
-    assert "created" in replies(done)[-1]
+    assert replies(done)[-1] == "<b>Water and Energy</b> (water-energy) çalışma grubu oluşturuldu."
     listing = replies(await harness.command("/groups", MAYOR_SOFIA))[-1]
     assert "Water and Energy" in listing
     await link_chat(harness, CHAT, "water-energy")
