@@ -252,8 +252,8 @@ def report(scenarios: dict[str, Scenario], n: int, rounds: int, database: str) -
     echo_median = statistics.median(echo_rates)
     print()
     print(f"updates per second, {n} updates per scenario per round, {rounds} rounds, {database}")
-    header = f"{'scenario':<12} {'median':>9} {'min':>9} {'max':>9}  {'of echo':>8}"
-    header += f"  {'per-round ratio':>17}"
+    header = f"{'scenario':<12} {'median':>8} {'min':>8} {'max':>8} {'ms/upd':>7}  {'of echo':>7}"
+    header += f"  {'per-round ratio':>15}"
     print(header)
     print("-" * len(header))
     for name, scenario in scenarios.items():
@@ -263,8 +263,8 @@ def report(scenarios: dict[str, Scenario], n: int, rounds: int, database: str) -
         paired = [r / e for r, e in zip(rates, echo_rates, strict=True)]
         spread = "" if name == "echo" else f"{min(paired):.2f}–{max(paired):.2f}"
         print(
-            f"{name:<12} {median:>9.0f} {min(rates):>9.0f} {max(rates):>9.0f}"
-            f"  {ratio:>8.2f}  {spread:>17}"
+            f"{name:<12} {median:>8.0f} {min(rates):>8.0f} {max(rates):>8.0f} {1000 / median:>7.2f}"
+            f"  {ratio:>7.2f}  {spread:>15}"
         )
     print()
     for name in ("roster", "join/leave"):

@@ -30,6 +30,7 @@ class OutboxWorker:
         self.bot = bot
         self.db = db
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[int]] = set()  # held, so the loop cannot drop them
 
     async def deliver_due(self) -> int:
         """Send everything that is due; returns how many messages were sent."""
@@ -90,9 +91,10 @@ class OutboxWorker:
     def kick(self) -> None:
         """Deliver soon, without making the caller wait."""
         task = asyncio.get_running_loop().create_task(self.deliver_due())
-        task.add_done_callback(_log_failure)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
-
-def _log_failure(task: asyncio.Task[int]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("outbox delivery failed", exc_info=task.exception())
+    def _done(self, task: asyncio.Task[int]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox delivery failed", exc_info=task.exception())

@@ -58,7 +58,9 @@ def test_import_order_never_matters_and_reimport_changes_nothing(tmp_path: Path)
 
 def test_a_bad_row_is_reported_with_its_line_and_nothing_is_stored(tmp_path: Path) -> None:
     csv = tmp_path / "cities.csv"
-    csv.write_text("name,country,timezone\nOhrid,MK,Europe/Skopje\nBitola,MK,Europe/Bitola\n", encoding="utf-8")
+    csv.write_text(
+        "name,country,timezone\nOhrid,MK,Europe/Skopje\nBitola,MK,Europe/Bitola\n", encoding="utf-8"
+    )
     result = b40("import-cities", str(csv), cwd=tmp_path)
     assert result.returncode == 1
     assert "line 3" in result.stderr and "Europe/Bitola" in result.stderr
