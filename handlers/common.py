@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from telegram import Chat as TelegramChat
@@ -13,7 +13,7 @@ from telegram.constants import ChatType
 
 from handlers.context import BotContext, esc
 from locales import normalize_language, use_language
-from storage import outbox, users
+from storage import outbox, roles, users
 from storage.models import DelegateRole
 
 MAX_ARGUMENT = 500  # longer arguments are refused before any parsing
@@ -144,3 +144,23 @@ async def notify(
     reply_markup: dict[str, Any] | None = markup.to_dict() if markup is not None else None
     outbox.enqueue(ctx.session, chat_id=user_id, text=text, reply_markup=reply_markup)
     ctx.scope.wrote_outbox = True
+
+
+async def notify_all(
+    ctx: BotContext,
+    user_ids: Iterable[int],
+    render: Callable[[], str],
+    buttons: Callable[[], InlineKeyboardMarkup] | None = None,
+) -> None:
+    """``notify`` each of ``user_ids``, each in their own language."""
+    for user_id in sorted(set(user_ids)):
+        await notify(ctx, user_id, render, buttons)
+
+
+async def notify_secretariat(
+    ctx: BotContext,
+    render: Callable[[], str],
+    buttons: Callable[[], InlineKeyboardMarkup] | None = None,
+) -> None:
+    staff = await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
+    await notify_all(ctx, staff, render, buttons)

@@ -15,6 +15,7 @@ from handlers.common import (
     display_name,
     keyboard,
     notify,
+    notify_all,
     parse_user_id,
     require_group,
 )
@@ -182,20 +183,20 @@ async def _ask_other_side(ctx: BotContext, group: WorkingGroup) -> None:
             ctx.session, bootstrap=ctx.deps.bootstrap_secretariat
         )
     else:
-        current = await presidency.current(ctx.session, today=ctx.deps.today())
         recipients = set()
+        current = await presidency.current(ctx.session, today=ctx.deps.today())
         if current is not None:
-            people = await delegates.delegates_of(ctx.session, [current[1].id or 0])
-            recipients = {d.user_id for d, _user in people.get(current[1].id or 0, [])}
-    for user_id in sorted(recipients - {group.proposed_by or 0}):
-        await notify(
-            ctx,
-            user_id,
-            lambda: _("A new working group is proposed: {group}. Confirm to create it.").format(
-                group=group_label(group)
-            ),
-            lambda: keyboard([[(_("Confirm"), f"ng:ok:{group.id}")]]),
-        )
+            city_id = current[1].id or 0
+            people = await delegates.delegates_of(ctx.session, [city_id])
+            recipients = {delegate.user_id for delegate, _user in people.get(city_id, [])}
+    await notify_all(
+        ctx,
+        recipients - {group.proposed_by or 0},
+        lambda: _("A new working group is proposed: {group}. Confirm to create it.").format(
+            group=group_label(group)
+        ),
+        lambda: keyboard([[(_("Confirm"), f"ng:ok:{group.id}")]]),
+    )
 
 
 async def confirm_button(update: Update, ctx: BotContext) -> None:

@@ -13,11 +13,12 @@ from handlers.common import (
     display_name,
     keyboard,
     notify,
+    notify_secretariat,
     sender,
 )
 from handlers.context import BotContext, esc
 from locales import _, country_name
-from storage import applications, roles
+from storage import applications
 from storage.models import MembershipApplication
 
 DECIDE = re.compile(r"app:(ok|no):(\d{1,9})")
@@ -40,24 +41,15 @@ async def apply(update: Update, ctx: BotContext) -> None:
         ctx.session, applicant_id=user.id, name=parts[0], country_code=parts[1], timezone=parts[2]
     )
     who = display_name(user.full_name, user.username, user.id)
-    for staff in sorted(
-        await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
-    ):
-        await notify(
-            ctx,
-            staff,
-            lambda: _("{who} asks for {city} to join the network.").format(
-                who=who, city=_describe(application)
-            ),
-            lambda: keyboard(
-                [
-                    [
-                        (_("Admit"), f"app:ok:{application.id}"),
-                        (_("Decline"), f"app:no:{application.id}"),
-                    ]
-                ]
-            ),
-        )
+    await notify_secretariat(
+        ctx,
+        lambda: _("{who} asks for {city} to join the network.").format(
+            who=who, city=_describe(application)
+        ),
+        lambda: keyboard(
+            [[(_("Admit"), f"app:ok:{application.id}"), (_("Decline"), f"app:no:{application.id}")]]
+        ),
+    )
     ctx.reply(
         update,
         _("Thank you! The secretariat will consider the application of {city}.").format(

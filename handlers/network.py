@@ -20,6 +20,7 @@ from handlers.common import (
     in_columns,
     keyboard,
     notify,
+    notify_secretariat,
     parse_user_id,
     sender,
 )
@@ -185,20 +186,16 @@ async def _claim(update: Update, ctx: BotContext, city: City, role: DelegateRole
         )
     user = sender(update)
     who = display_name(user.full_name, user.username, user.id)
-    for staff in sorted(
-        await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
-    ):
-        await notify(
-            ctx,
-            staff,
-            lambda: _(
-                "New delegate request: {who}, user id {user_id}, for {city} as {role}. "
-                "Approve with /approve {user_id} or reject with /reject {user_id}."
-            ).format(who=who, user_id=user.id, city=city_label(city), role=role_name(role)),
-            lambda: keyboard(
-                [[(_("Approve"), f"dlg:ok:{user.id}"), (_("Reject"), f"dlg:no:{user.id}")]]
-            ),
-        )
+    await notify_secretariat(
+        ctx,
+        lambda: _(
+            "New delegate request: {who}, user id {user_id}, for {city} as {role}. "
+            "Approve with /approve {user_id} or reject with /reject {user_id}."
+        ).format(who=who, user_id=user.id, city=city_label(city), role=role_name(role)),
+        lambda: keyboard(
+            [[(_("Approve"), f"dlg:ok:{user.id}"), (_("Reject"), f"dlg:no:{user.id}")]]
+        ),
+    )
     return _(
         "Thank you! Your request to represent {city} as {role} is waiting for the "
         "secretariat. I will tell you when it is decided."

@@ -46,7 +46,7 @@ def catalog_path(language: str) -> Path:
 def main() -> None:
     template = extract()
     with TEMPLATE.open("wb") as handle:
-        write_po(handle, template, width=100, omit_header=False, sort_output=False)
+        write_po(handle, template, width=100, include_lineno=False)
     for language, folder in SUPPORTED_LANGUAGES.items():
         if language == SOURCE_LANGUAGE:
             continue
@@ -60,7 +60,7 @@ def main() -> None:
             catalog = Catalog(locale=folder, domain=DOMAIN, project="b40-bot", charset="utf-8")
             catalog.update(template)
         with path.open("wb") as handle:
-            write_po(handle, catalog, width=100, ignore_obsolete=True)
+            write_po(handle, catalog, width=100, ignore_obsolete=True, include_lineno=False)
         print(f"{path.relative_to(ROOT)}: {len(catalog)} messages")
 
 
