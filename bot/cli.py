@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,8 +75,28 @@ async def import_cities(settings: Settings, path: Path) -> int:
     return 0
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before anything starts, so a taken port is a clear error."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+    except OSError as exc:
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({exc.strerror}); "
+            "set B40_HTTP_HOST / B40_HTTP_PORT to a free address"
+        ) from exc
+    return sock
+
+
 async def run(settings: Settings) -> int:
     token = settings.require_token()
+    listening = _bind(settings.http_host, settings.http_port)
     db = await _upgrade(settings)
     application = build_application(settings, db, token=token)
     http = create_http_app(application, webhook_token=token if settings.webhook else None)
@@ -97,7 +118,7 @@ async def run(settings: Settings) -> int:
             )
         elif application.updater is not None:
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
         log.info(
             "bot @%s is running (%s); HTTP on %s",
             application.bot.username,
@@ -135,6 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             return asyncio.run(db_upgrade(settings))
         return asyncio.run(import_cities(settings, args.file))
-    except MissingTokenError as exc:
+    except (MissingTokenError, PortInUse) as exc:
         print(exc, file=sys.stderr)
         return 2

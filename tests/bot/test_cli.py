@@ -37,6 +37,21 @@ def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = b40(
+            "run", cwd=tmp_path, B40_BOT_TOKEN="123456:" + "A" * 35, B40_HTTP_PORT=str(port)
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_placeholder_token_is_refused(tmp_path: Path) -> None:
     result = b40("run", cwd=tmp_path, B40_BOT_TOKEN="changeme")
     assert result.returncode != 0 and "B40_BOT_TOKEN" in result.stderr

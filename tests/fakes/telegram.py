@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from telegram.request import BaseRequest, RequestData
 
@@ -416,13 +417,10 @@ def http_app(telegram: FakeTelegram) -> Any:
         if "application/json" in content_type:
             params = await request.json() if await request.body() else {}
         else:
-            form = await request.form()
+            # PTB posts url-encoded forms (no uploads here); objects arrive JSON-encoded.
             params = {}
-            for key, value in form.items():
-                try:
-                    params[key] = json.loads(str(value))
-                except ValueError:
-                    params[key] = value
+            for key, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
+                params[key] = json.loads(value) if value[:1] in ("{", "[") else value
         if method == "getUpdates":
             telegram.calls.append(Call(method, params))
             return JSONResponse({"ok": True, "result": await telegram.get_updates(params)})
