@@ -99,8 +99,8 @@ async def leave(update: Update, ctx: BotContext) -> None:
 
 async def roster(update: Update, ctx: BotContext) -> None:
     group = await _chat_group(update, ctx)
-    cities = await groups.member_cities(ctx.session, group)
-    if not cities:
+    entries = await groups.roster(ctx.session, group)
+    if not entries:
         ctx.reply(
             update,
             _("{group} has no member cities yet. Delegates can send /join.").format(
@@ -108,28 +108,28 @@ async def roster(update: Update, ctx: BotContext) -> None:
             ),
         )
         return
-    people = await delegates.delegates_of(ctx.session, [c.id or 0 for c in cities])
-    coordinating = await groups.coordinators(ctx.session, group)
     now = ctx.deps.clock()
     lines = [
         group_label(group),
         ngettext(
-            "{n} member city, local time now:", "{n} member cities, local time now:", len(cities)
-        ).format(n=len(cities)),
+            "{n} member city, local time now:", "{n} member cities, local time now:", len(entries)
+        ).format(n=len(entries)),
     ]
-    by_country = sorted(cities, key=lambda c: (country_name(c.country_code), c.search_key))
-    for code, in_country in groupby(by_country, key=lambda c: c.country_code):
+    by_country = sorted(
+        entries, key=lambda e: (country_name(e.city.country_code), e.city.search_key)
+    )
+    for code, in_country in groupby(by_country, key=lambda e: e.city.country_code):
         lines.append("")
         lines.append(f"<b>{esc(country_name(code))}</b>")
-        for city in in_country:
-            lines.append(f"• {esc(city.name)} — {local_time(now, city.timezone)}")
-            for delegate, user in people.get(city.id or 0, []):
+        for entry in in_country:
+            lines.append(f"• {esc(entry.city.name)} — {local_time(now, entry.city.timezone)}")
+            for delegate, user, coordinates in entry.delegates:
                 who = display_name(
                     user.full_name if user else None,
                     user.username if user else None,
                     delegate.user_id,
                 )
-                mark = " — " + _("coordinator") if delegate.user_id in coordinating else ""
+                mark = " — " + _("coordinator") if coordinates else ""
                 lines.append(f"    ◦ {who}, {role_name(delegate.role)}{mark}")
     ctx.reply(update, "\n".join(lines))
 

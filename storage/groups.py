@@ -17,6 +17,7 @@ from storage.models import (
     DelegateStatus,
     GroupMembership,
     GroupStatus,
+    User,
     WorkingGroup,
 )
 from storage.roles import Actor
@@ -132,19 +133,43 @@ async def leave(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> 
     return city
 
 
-async def member_cities(session: AsyncSession, group: WorkingGroup) -> list[City]:
+@dataclass(frozen=True)
+class RosterEntry:
+    """A member city of a group, with its approved delegates (coordinators marked)."""
+
+    city: City
+    delegates: list[tuple[Delegate, User | None, bool]]
+
+
+async def roster(session: AsyncSession, group: WorkingGroup) -> list[RosterEntry]:
+    """The group's roster in one query: cities, approved delegates, names, coordinators."""
     rows = await session.exec(
-        select(City)
+        select(City, Delegate, User, Coordinator.user_id)
         .join(GroupMembership, col(GroupMembership.city_id) == col(City.id))
+        .join(
+            Delegate,
+            (col(Delegate.city_id) == col(City.id))
+            & (col(Delegate.status) == DelegateStatus.APPROVED),
+            isouter=True,
+        )
+        .join(User, col(User.telegram_id) == col(Delegate.user_id), isouter=True)
+        .join(
+            Coordinator,
+            (col(Coordinator.user_id) == col(Delegate.user_id))
+            & (col(Coordinator.group_id) == group.id),
+            isouter=True,
+        )
         .where(GroupMembership.group_id == group.id)
-        .order_by(col(City.country_code), col(City.search_key))
+        .order_by(
+            col(City.country_code), col(City.search_key), col(Delegate.role), col(Delegate.id)
+        )
     )
-    return list(rows.all())
-
-
-async def coordinators(session: AsyncSession, group: WorkingGroup) -> set[int]:
-    rows = await session.exec(select(Coordinator.user_id).where(Coordinator.group_id == group.id))
-    return set(rows.all())
+    entries: dict[int, RosterEntry] = {}
+    for city, delegate, user, coordinator_id in rows.all():
+        entry = entries.setdefault(city.id or 0, RosterEntry(city, []))
+        if delegate is not None:
+            entry.delegates.append((delegate, user, coordinator_id is not None))
+    return list(entries.values())
 
 
 async def appoint_coordinator(

@@ -176,3 +176,27 @@ async def test_a_redelivered_update_changes_nothing(harness: BotHarness) -> None
     second = await harness.send(update)  # Telegram delivers at least once
     assert second == []
     assert await snapshot(harness.db) == before
+
+
+async def test_roster_lists_cities_delegates_and_coordinators(harness: BotHarness) -> None:
+    await link_chat(harness, CHAT, "economy")
+    await make_delegate(harness, MAYOR_SOFIA, "Sofia", "mayor")
+    await make_delegate(harness, FOCAL_ZAGREB, "Zagreb")
+    technical = User(id=44_000_030, first_name="Goran", username="goran_zg", language_code="hr")
+    await make_delegate(harness, technical, "Zagreb", "technical")
+    for user in (MAYOR_SOFIA, FOCAL_ZAGREB):
+        await harness.command("/join", user, CHAT)
+    await harness.command(f"/coordinator {technical.id}", SECRETARY, CHAT)
+    harness.clock.now = datetime(2026, 7, 1, 6, 5, tzinfo=UTC)
+    reader = User(id=44_000_040, first_name="R", language_code="en")
+    text = replies(await harness.command("/roster", reader, CHAT))[0]
+    assert text.splitlines()[:2] == [
+        "<b>Local Economic and Cultural Cooperation</b> (economy)",
+        "2 member cities, local time now:",
+    ]
+    # Bulgaria before Croatia; summer: Sofia UTC+3, Zagreb UTC+2.
+    assert text.index("<b>Bulgaria</b>") < text.index("<b>Croatia</b>")
+    assert "• Sofia — 09:05" in text and "• Zagreb — 08:05" in text
+    assert "◦ Ivan, mayor" in text
+    assert "◦ Marija, focal point" in text
+    assert "◦ Goran (@goran_zg), technical staff — coordinator" in text
