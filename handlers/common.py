@@ -15,6 +15,7 @@ from handlers.context import BotContext, esc
 from locales import normalize_language, use_language
 from storage import outbox, roles, users
 from storage.models import DelegateRole
+from storage.models import User as UserRow
 
 MAX_ARGUMENT = 500  # longer arguments are refused before any parsing
 
@@ -119,6 +120,13 @@ def display_name(full_name: str | None, username: str | None, user_id: int) -> s
     """How a person is shown: their name, with @username when they have one (escaped)."""
     name = esc((full_name or "").strip()[:64] or str(user_id))
     return f"{name} (@{esc(username)})" if username else name
+
+
+def display_user(user: UserRow | None, user_id: int) -> str:
+    """``display_name`` for a stored user, who may never have written to the bot."""
+    if user is None:
+        return display_name(None, None, user_id)
+    return display_name(user.full_name, user.username, user_id)
 
 
 ROLE_WORDS: dict[str, DelegateRole] = {

@@ -12,7 +12,7 @@ from handlers.common import (
     callback_parts,
     chat_of,
     command_text,
-    display_name,
+    display_user,
     keyboard,
     notify,
     notify_all,
@@ -124,11 +124,7 @@ async def roster(update: Update, ctx: BotContext) -> None:
         for entry in in_country:
             lines.append(f"• {esc(entry.city.name)} — {local_time(now, entry.city.timezone)}")
             for delegate, user, coordinates in entry.delegates:
-                who = display_name(
-                    user.full_name if user else None,
-                    user.username if user else None,
-                    delegate.user_id,
-                )
+                who = display_user(user, delegate.user_id)
                 mark = " — " + _("coordinator") if coordinates else ""
                 lines.append(f"    ◦ {who}, {role_name(delegate.role)}{mark}")
     ctx.reply(update, "\n".join(lines))

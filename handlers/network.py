@@ -17,6 +17,7 @@ from handlers.common import (
     chat_of,
     command_text,
     display_name,
+    display_user,
     in_columns,
     keyboard,
     notify,
@@ -230,7 +231,7 @@ async def _decide(ctx: BotContext, user_id: int, *, approve: bool) -> str:
         ctx.session, actor=actor, user_id=user_id, approve=approve
     )
     user = await ctx.session.get(User, user_id)
-    who = display_name(user.full_name if user else None, user.username if user else None, user_id)
+    who = display_user(user, user_id)
     if approve:
         await notify(
             ctx,
@@ -413,13 +414,7 @@ async def secretariat_command(update: Update, ctx: BotContext) -> None:
     lines = [_("<b>The secretariat</b>")]
     for user_id in staff:
         user = await ctx.session.get(User, user_id)
-        lines.append(
-            "• "
-            + display_name(
-                user.full_name if user else None, user.username if user else None, user_id
-            )
-            + f" — {user_id}"
-        )
+        lines.append("• " + display_user(user, user_id) + f" — {user_id}")
     pending = await delegates.pending(ctx.session)
     if pending:
         lines.append("")
@@ -429,9 +424,7 @@ async def secretariat_command(update: Update, ctx: BotContext) -> None:
 
 
 def _pending_line(delegate: Delegate, city: City, user: User | None) -> str:
-    who = display_name(
-        user.full_name if user else None, user.username if user else None, delegate.user_id
-    )
+    who = display_user(user, delegate.user_id)
     return f"{who} — {city_label(city)}, {role_name(delegate.role)} — /approve {delegate.user_id}"
 
 
