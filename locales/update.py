@@ -43,8 +43,18 @@ def catalog_path(language: str) -> Path:
     return LOCALES_DIR / SUPPORTED_LANGUAGES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def _messages(catalog: Catalog) -> list[tuple[object, object]]:
+    return [(m.id, m.locations) for m in catalog if m.id]
+
+
 def main() -> None:
     template = extract()
+    if TEMPLATE.exists():
+        with TEMPLATE.open("rb") as handle:
+            previous = read_po(handle)
+        if _messages(previous) == _messages(template):
+            # Nothing changed: keep the date, so an idle run leaves every file as it was.
+            template.creation_date = previous.creation_date
     with TEMPLATE.open("wb") as handle:
         write_po(handle, template, width=100, include_lineno=False)
     for language, folder in SUPPORTED_LANGUAGES.items():
