@@ -74,12 +74,6 @@ def chat_of(update: Update) -> TelegramChat:
     return chat
 
 
-def require_private(update: Update) -> None:
-    chat = update.effective_chat
-    if chat is None or chat.type != ChatType.PRIVATE:
-        raise WrongChat("private")
-
-
 def require_group(update: Update) -> None:
     chat = update.effective_chat
     if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):

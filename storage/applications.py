@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, errors, roster
@@ -77,12 +77,3 @@ async def decide(
         subject=application.city_name,
     )
     return application, city
-
-
-async def pending(session: AsyncSession) -> list[MembershipApplication]:
-    rows = await session.exec(
-        select(MembershipApplication)
-        .where(MembershipApplication.status == ApplicationStatus.PENDING)
-        .order_by(col(MembershipApplication.id))
-    )
-    return list(rows.all())

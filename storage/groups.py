@@ -26,15 +26,6 @@ from storage.types import utcnow
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,38}[a-z0-9]")
 MAX_GROUP_NAME = 120
 
-STANDING_GROUPS = {
-    "climate": "Local Climate Action",
-    "democracy-migration": "Local Democracy and Migration",
-    "smart-cities": "Smart Cities and Digital Transformation",
-    "economy": "Local Economic and Cultural Cooperation",
-}
-
-GROUP_CHAT_TYPES = ("group", "supergroup")
-
 
 @dataclass(frozen=True)
 class GroupOverview:
