@@ -363,15 +363,11 @@ async def _set_language(update: Update, ctx: BotContext, language: str) -> None:
                 _("I will speak {language} with you.").format(language=language_name(language)),
             )
         return
-    actor = await ctx.actor()
-    is_admin = False
-    if not actor.is_secretariat and not actor.coordinates:
-        member = await ctx.bot.get_chat_member(chat.id, user.id)
-        is_admin = member.status in ("creator", "administrator")
+    member = await ctx.bot.get_chat_member(chat.id, user.id)
     await users.set_chat_language(
         ctx.session,
-        actor_is_organiser=actor.is_secretariat or bool(actor.coordinates),
-        actor_is_chat_admin=is_admin,
+        actor=await ctx.actor(),
+        is_chat_admin=member.status in ("creator", "administrator"),
         chat_id=chat.id,
         chat_type=chat.type,
         title=chat.title or "",

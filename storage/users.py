@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, errors
 from storage.models import Chat, User
+from storage.roles import Actor
 from storage.types import utcnow
 
 
@@ -93,16 +94,22 @@ async def migrate_chat(session: AsyncSession, *, old_id: int, new_id: int) -> Ch
 async def set_chat_language(
     session: AsyncSession,
     *,
-    actor_is_organiser: bool,
-    actor_is_chat_admin: bool,
+    actor: Actor,
+    is_chat_admin: bool,
     chat_id: int,
     chat_type: str,
     title: str,
     language: str,
 ) -> Chat:
-    if not (actor_is_organiser or actor_is_chat_admin):
-        raise errors.NotAllowed(role="chat_admin")
+    """A group's language: its Telegram admins, its working group's organisers, the secretariat."""
     chat = await session.get(Chat, chat_id)
+    organiser = (
+        actor.is_organiser(chat.group_id)
+        if chat is not None and chat.group_id is not None
+        else actor.is_secretariat
+    )
+    if not (organiser or is_chat_admin):
+        raise errors.NotAllowed(role="chat_admin")
     if chat is None:
         chat = await record_chat(
             session, chat_id=chat_id, chat_type=chat_type, title=title, bot_is_member=True
