@@ -135,7 +135,8 @@ def locale() -> Locale:
 
 def language_name(language: str) -> str:
     """A language's name in itself (its autonym), as people look for it in a menu."""
-    loc = babel_locale(language)
+    # The catalog's locale, not the formatting one: "English", not "English (United Kingdom)".
+    loc = Locale.parse(SUPPORTED_LANGUAGES[language])
     name = loc.get_display_name(loc) or language
     return name[:1].upper() + name[1:]
 
