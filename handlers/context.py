@@ -92,21 +92,24 @@ def maybe_scope() -> UpdateScope | None:
 
 
 async def _language_for(session: AsyncSession, update: Update, default: str) -> str:
+    """Keep the user's row current, then choose: the group's language, the user's, the default."""
+    user = update.effective_user
+    row = None
+    if user is not None:
+        row = await users.touch_user(
+            session,
+            telegram_id=user.id,
+            full_name=user.full_name,
+            username=user.username,
+            telegram_language=user.language_code,
+        )
     chat = update.effective_chat
     if chat is not None and chat.type != ChatType.PRIVATE:
         stored = await session.get(Chat, chat.id)
         if stored is not None and stored.language:
             return stored.language
-    user = update.effective_user
-    if user is None:
+    if user is None or row is None:
         return default
-    row = await users.touch_user(
-        session,
-        telegram_id=user.id,
-        full_name=user.full_name,
-        username=user.username,
-        telegram_language=user.language_code,
-    )
     return normalize_language(row.language) or normalize_language(user.language_code) or default
 
 
