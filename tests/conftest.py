@@ -24,7 +24,8 @@ from tests.fakes.updates import Chat, User, callback, command, register
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_URL = os.environ.get("B40_TEST_DATABASE_URL", "")
-TEMPLATE = "b40_test_template"
+# One template per run, so that two runs on one server (CI, a developer) never share it.
+TEMPLATE = f"b40_test_template_{uuid.uuid4().hex[:8]}"
 
 SECRETARY = User(
     id=11_000_001, first_name="Ayşe", last_name="Yılmaz", username="ayse_sec", language_code="tr"
@@ -34,6 +35,14 @@ SECRETARY = User(
 def pytest_report_header() -> str:
     where = make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else None
     return f"database: PostgreSQL {where}" if where else "database: SQLite"
+
+
+def pytest_sessionfinish() -> None:
+    """Drop this run's template database (the per-test databases drop themselves)."""
+    if POSTGRES_URL and _template_ready:
+        import asyncio
+
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
 
 
 async def _admin(sql: str) -> None:
