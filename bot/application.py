@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -20,14 +21,26 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.settings import Settings
-from handlers import chats, errors, groups, membership, network
+from handlers import (
+    chats,
+    cities,
+    delegates,
+    errors,
+    groups,
+    language,
+    membership,
+    menu,
+    presidency,
+    registration,
+    secretariat,
+)
 from handlers.common import Forged
-from handlers.context import BotContext, Deps, run_update
+from handlers.context import BotContext, Deps, Progress, run_update
 from handlers.outbox import OutboxWorker
 from locales import SUPPORTED_LANGUAGES, _, use_language
+from scheduler.clock import Clock, utcnow
 from storage import updates
 from storage.db import Database
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +52,34 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
 
     deps: Deps
     outbox: OutboxWorker
+    progress: Progress
 
     async def process_update(self, update: object) -> None:
+        if isinstance(update, Update) and not self.takes(update):
+            return  # chatter no handler takes opens no transaction at all
+
         async def process() -> None:
             await super(B40Application, self).process_update(update)
 
-        await run_update(self.deps, update, process)
+        await run_update(self.deps, update, process, self.progress)
+
+    def takes(self, update: Update) -> bool:
+        """Whether any handler would take this update."""
+        return any(
+            handler.check_update(update) not in (None, False)
+            for group in self.handlers.values()
+            for handler in group
+        )
+
+    async def initialize(self) -> None:
+        await super().initialize()
+        # Here and not in post_init, which only run_polling/run_webhook call: every way
+        # of starting the bot publishes its menu.
+        await publish_commands(self)
+
+    async def stop(self) -> None:
+        self.outbox.stop()
+        await super().stop()
 
 
 # New messages only: an edited "/join" must not join twice.
@@ -52,15 +87,15 @@ NEW = filters.UpdateType.MESSAGE
 
 # (command, handler): the bot's whole vocabulary.
 COMMANDS = [
-    ("start", network.start),
-    ("help", network.help_command),
-    ("iam", network.iam),
-    ("approve", network.approve),
-    ("reject", network.reject),
-    ("cities", network.cities),
-    ("presidency", network.presidency_command),
-    ("language", network.language_command),
-    ("secretariat", network.secretariat_command),
+    ("start", registration.start),
+    ("help", menu.help_command),
+    ("iam", registration.iam),
+    ("approve", delegates.approve),
+    ("reject", delegates.reject),
+    ("cities", cities.cities),
+    ("presidency", presidency.presidency_command),
+    ("language", language.language_command),
+    ("secretariat", secretariat.secretariat_command),
     ("groups", groups.groups_command),
     ("link", groups.link),
     ("join", groups.join),
@@ -73,12 +108,12 @@ COMMANDS = [
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
 BUTTONS = [
-    (r"^reg:lang:", network.registration_language),
-    (r"^reg:cc:", network.registration_country),
-    (r"^reg:city:", network.registration_city),
-    (r"^reg:role:", network.registration_role),
-    (r"^dlg:", network.decide_button),
-    (r"^lang:", network.language_button),
+    (r"^reg:lang:", registration.registration_language),
+    (r"^reg:cc:", registration.registration_country),
+    (r"^reg:city:", registration.registration_city),
+    (r"^reg:role:", registration.registration_role),
+    (r"^dlg:", delegates.decide_button),
+    (r"^lang:", language.language_button),
     (r"^ng:", groups.confirm_button),
     (r"^app:", membership.decide_button),
 ]
@@ -94,7 +129,7 @@ def build_application(
     *,
     token: str | None = None,
     request: BaseRequest | None = None,
-    clock: Any = None,
+    clock: Clock | None = None,
     rate_limiter: bool = True,
     jobs: bool = True,
 ) -> B40Application:
@@ -105,7 +140,6 @@ def build_application(
         .token(token or settings.require_token())
         .base_url(settings.telegram_api_url)
         .context_types(ContextTypes(context=BotContext))
-        .post_init(_post_init)
     )
     if settings.telegram_api_url != "https://api.telegram.org/bot":
         builder = builder.base_file_url(
@@ -114,8 +148,9 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limiter:
-        # Replies retry a 429 twice; the outbox worker handles what is left.
-        limiter: Any = AIORateLimiter(max_retries=2)  # PTB types the builder for no limiter
+        # The limiter paces sending (30/s overall, 20/min per group); it never sleeps out a
+        # 429 itself: a reply that meets one goes to the outbox, which waits for that chat only.
+        limiter: Any = AIORateLimiter(max_retries=0)  # PTB types the builder for no limiter
         builder = builder.rate_limiter(limiter)
     if not jobs:
         builder = builder.job_queue(None)  # type: ignore[arg-type]  # None disables, as documented
@@ -123,7 +158,10 @@ def build_application(
     if not isinstance(application, B40Application):  # the builder was given the class above
         raise TypeError(f"expected a B40Application, got {type(application).__name__}")
 
-    application.outbox = OutboxWorker(application.bot, db)
+    application.outbox = OutboxWorker(
+        application.bot, db, default_language=settings.default_language
+    )
+    application.progress = Progress()
     application.deps = Deps(
         db=db,
         bootstrap_secretariat=settings.secretariat,
@@ -157,6 +195,8 @@ def build_application(
     application.add_error_handler(errors.on_error)
 
     if jobs and application.job_queue is not None:
+        # Misfires are coalesced into one run, and a run late by up to a minute still runs:
+        # both jobs only catch up on what the database says is due.
         job_kwargs = {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1}
         application.job_queue.run_repeating(
             _deliver_outbox,
@@ -184,21 +224,25 @@ async def _forget_updates(context: BotContext) -> None:
             await updates.forget_old(session)
 
 
-HELP_COMMANDS = [name for name, _text in network.HELP_EVERYONE]
+HELP_COMMANDS = [name for name, _text in menu.HELP_EVERYONE]
 
 
-async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def publish_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Telegram's command menu, in every language Telegram can tell apart."""
-    descriptions = dict(network.HELP_EVERYONE)
-    for code in SUPPORTED_LANGUAGES:
-        if code == "sr-Latn":
-            continue  # Telegram knows only "sr"; the Cyrillic menu serves it
-        with use_language(code):
-            commands = [
-                BotCommand(name, _(descriptions[name]).split(" — ")[-1][:256])
-                for name in HELP_COMMANDS
-            ]
-        language_code = "sr" if code == "sr-Cyrl" else code
-        await application.bot.set_my_commands(
-            commands, language_code=None if code == "en" else language_code
-        )
+    descriptions = dict(menu.HELP_EVERYONE)
+    try:
+        for code in SUPPORTED_LANGUAGES:
+            if code == "sr-Latn":
+                continue  # Telegram knows only "sr"; the Cyrillic menu serves it
+            with use_language(code):
+                commands = [
+                    BotCommand(name, _(descriptions[name]).split(" — ")[-1][:256])
+                    for name in HELP_COMMANDS
+                ]
+            language_code = "sr" if code == "sr-Cyrl" else code
+            await application.bot.set_my_commands(
+                commands, language_code=None if code == "en" else language_code
+            )
+    except TelegramError as exc:
+        # The menu is a convenience; a bot that cannot set it still answers commands.
+        log.warning("could not publish the command menu: %s", exc)

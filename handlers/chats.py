@@ -7,7 +7,7 @@ from telegram.constants import ChatType
 
 from handlers.context import BotContext, esc
 from locales import _
-from storage import users
+from storage import chats, users
 
 _PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED)
 
@@ -23,7 +23,7 @@ async def my_chat_member(update: Update, ctx: BotContext) -> None:
         # Telegram tells a bot when a user blocks or unblocks it.
         await users.set_blocked(ctx.session, telegram_id=chat.id, blocked=not present)
         return
-    await users.record_chat(
+    await chats.upsert_chat(
         ctx.session,
         chat_id=chat.id,
         chat_type=chat.type,
@@ -46,7 +46,7 @@ async def migrated(update: Update, ctx: BotContext) -> None:
     message = update.effective_message
     if message is None or message.migrate_to_chat_id is None:
         return
-    await users.migrate_chat(ctx.session, old_id=message.chat.id, new_id=message.migrate_to_chat_id)
+    await chats.migrate_chat(ctx.session, old_id=message.chat.id, new_id=message.migrate_to_chat_id)
 
 
 async def unknown_command(update: Update, ctx: BotContext) -> None:

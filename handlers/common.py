@@ -1,21 +1,18 @@
-"""Small pieces every feature module uses: argument parsing, chat checks, notices."""
+"""Small pieces every feature module uses: argument parsing, chat checks, buttons."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal
 
 from telegram import Chat as TelegramChat
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram import User as TelegramUser
 from telegram.constants import ChatType
 
-from handlers.context import BotContext, esc
-from locales import normalize_language, use_language
-from storage import outbox, roles, users
+from storage import secretariat
 from storage.models import DelegateRole
-from storage.models import User as UserRow
 
 MAX_ARGUMENT = 500  # longer arguments are refused before any parsing
 
@@ -81,21 +78,50 @@ def require_group(update: Update) -> None:
 
 
 def parse_user_id(text: str, command: str) -> int:
-    """A numeric Telegram user id (what /approve and /coordinator take)."""
+    """A numeric Telegram user id (what /coordinator and /secretariat take)."""
     if not re.fullmatch(r"\d{1,20}", text.strip()):
         raise Usage(command)
-    value = int(text.strip())
-    if value >= 2**63:
+    return secretariat.check_user_id(int(text.strip()))
+
+
+def parse_number(text: str, command: str) -> int:
+    """A number people type from a notice (a claim, a session): digits only, small."""
+    text = text.strip().removeprefix("#")
+    if not re.fullmatch(r"\d{1,9}", text):
         raise Usage(command)
-    return value
+    return int(text)
 
 
-def callback_parts(update: Update, pattern: re.Pattern[str]) -> re.Match[str]:
-    """The callback data of a pressed button, matched against what our keyboards send."""
+Where = Literal["private", "group", "any"]
+
+
+def callback_parts(
+    update: Update, pattern: re.Pattern[str], *, where: Where = "private"
+) -> re.Match[str]:
+    """The callback data of a pressed button, if it is one our keyboards drew, on the
+    message that carries it, in the kind of chat it was drawn for; else Forged.
+
+    Telegram hands over the message the button is on, with its keyboard: data that
+    is not on that keyboard was not pressed there. A private chat's buttons are for
+    the person whose chat it is.
+    """
     query = update.callback_query
     data = query.data if query is not None else None
     match = pattern.fullmatch(data) if isinstance(data, str) else None
-    if match is None:
+    if query is None or match is None:
+        raise Forged()
+    message = query.message
+    if message is None or not isinstance(message, Message):
+        raise Forged()  # too old to be seen, or not ours to read
+    drawn = message.reply_markup.inline_keyboard if message.reply_markup else ()
+    if not any(button.callback_data == data for row in drawn for button in row):
+        raise Forged()
+    chat = message.chat
+    if where == "private" and (chat.type != ChatType.PRIVATE or chat.id != query.from_user.id):
+        raise Forged()
+    if where == "group" and chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        raise Forged()
+    if message.from_user is not None and message.from_user.id != update.get_bot().id:
         raise Forged()
     return match
 
@@ -110,19 +136,6 @@ def in_columns(buttons: Sequence[tuple[str, str]], columns: int = 2) -> list[lis
     return [list(buttons[i : i + columns]) for i in range(0, len(buttons), columns)]
 
 
-def display_name(full_name: str | None, username: str | None, user_id: int) -> str:
-    """How a person is shown: their name, with @username when they have one (escaped)."""
-    name = esc((full_name or "").strip()[:64] or str(user_id))
-    return f"{name} (@{esc(username)})" if username else name
-
-
-def display_user(user: UserRow | None, user_id: int) -> str:
-    """``display_name`` for a stored user, who may never have written to the bot."""
-    if user is None:
-        return display_name(None, None, user_id)
-    return display_name(user.full_name, user.username, user_id)
-
-
 ROLE_WORDS: dict[str, DelegateRole] = {
     "mayor": DelegateRole.MAYOR,
     "focal": DelegateRole.FOCAL_POINT,
@@ -130,39 +143,3 @@ ROLE_WORDS: dict[str, DelegateRole] = {
     "technical": DelegateRole.TECHNICAL_STAFF,
     "technical_staff": DelegateRole.TECHNICAL_STAFF,
 }
-
-
-async def notify(
-    ctx: BotContext,
-    user_id: int,
-    render: Callable[[], str],
-    buttons: Callable[[], InlineKeyboardMarkup] | None = None,
-) -> None:
-    """Queue a message to someone else, in *their* language, delivered after commit."""
-    language = normalize_language(await users.language_of(ctx.session, user_id))
-    with use_language(language or ctx.deps.default_language):
-        text = render()
-        markup = buttons() if buttons is not None else None
-    reply_markup: dict[str, Any] | None = markup.to_dict() if markup is not None else None
-    outbox.enqueue(ctx.session, chat_id=user_id, text=text, reply_markup=reply_markup)
-    ctx.scope.wrote_outbox = True
-
-
-async def notify_all(
-    ctx: BotContext,
-    user_ids: Iterable[int],
-    render: Callable[[], str],
-    buttons: Callable[[], InlineKeyboardMarkup] | None = None,
-) -> None:
-    """``notify`` each of ``user_ids``, each in their own language."""
-    for user_id in sorted(set(user_ids)):
-        await notify(ctx, user_id, render, buttons)
-
-
-async def notify_secretariat(
-    ctx: BotContext,
-    render: Callable[[], str],
-    buttons: Callable[[], InlineKeyboardMarkup] | None = None,
-) -> None:
-    staff = await roles.secretariat_ids(ctx.session, bootstrap=ctx.deps.bootstrap_secretariat)
-    await notify_all(ctx, staff, render, buttons)

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Update
 
 from handlers.common import Forged, TooLong, Usage, WrongChat
-from handlers.context import BotContext, esc, maybe_scope
+from handlers.context import UNEXPECTED, BotContext, esc, is_transient, maybe_scope
 from locales import N_, _
 from storage import errors
 
@@ -51,8 +51,20 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "There is no delegate with the user id {user_id}. The user must first register "
         "(/start or /iam)."
     ),
-    errors.DelegateNotPending: N_(
-        "The request of user {user_id} is no longer pending; it was already decided."
+    errors.UnknownClaim: N_(
+        "There is no delegate request #{claim}. /secretariat lists the requests waiting."
+    ),
+    errors.ClaimNotPending: N_(
+        "Delegate request #{claim} is no longer waiting: it was decided, or replaced by a "
+        "newer request. /secretariat lists the requests waiting."
+    ),
+    errors.ClaimRejected: N_(
+        "The secretariat did not approve your request to represent {city} a short while "
+        "ago. Please contact the secretariat before you ask again."
+    ),
+    errors.InvalidUserId: N_(
+        "{user_id} is not a Telegram user id. A user id is a positive number such as "
+        "123456789; @userinfobot tells people theirs."
     ),
     errors.InvalidImport: N_("Line {line}: {reason}. Nothing was imported."),
     errors.UnknownGroup: N_("There is no working group “{slug}”. See /groups for the list."),
@@ -82,6 +94,9 @@ MESSAGES: dict[type[errors.DomainError], str] = {
     ),
     errors.TermExists: N_("The presidency of {year} is already recorded."),
     errors.InvalidTerm: N_("That term ({year}) overlaps another or has no valid dates."),
+    errors.TermYearOutOfRange: N_(
+        "{year} cannot be a term of the network: give a year from {first} to {last}."
+    ),
     errors.AlreadyApplied: N_("{city} has already applied; the secretariat will answer soon."),
     errors.UnknownApplication: N_("That application does not exist."),
     errors.ApplicationDecided: N_("The application of {city} was already decided."),
@@ -110,8 +125,14 @@ USAGE = {
         "Tell me your city: /iam <city>, e.g. /iam Thessaloniki "
         "(add mayor or technical for those roles)."
     ),
-    "approve": N_("Give the user id of the pending delegate: /approve <user id>."),
-    "reject": N_("Give the user id of the pending delegate: /reject <user id>."),
+    "approve": N_(
+        "Give the number of the delegate request: /approve <number>, e.g. /approve 17. "
+        "/secretariat lists the requests waiting."
+    ),
+    "reject": N_(
+        "Give the number of the delegate request: /reject <number>, e.g. /reject 17. "
+        "/secretariat lists the requests waiting."
+    ),
     "link": N_("Name the working group: /link <group>, e.g. /link climate. See /groups."),
     "coordinator": N_("Give the delegate's user id: /coordinator <user id>."),
     "newgroup": N_(
@@ -132,9 +153,6 @@ WRONG_CHAT = {
     "group": N_("This command works in a working group's chat. Send it there."),
 }
 
-UNEXPECTED = N_(
-    "Sorry, something went wrong on my side. Nothing was changed; please try again later."
-)
 TOO_LONG = N_("That is too long for me. Please keep it shorter.")
 
 
@@ -175,6 +193,7 @@ async def on_error(update: object, context: BotContext) -> None:
     if scope is not None:
         # Roll back whatever the handler wrote, and drop replies that announced it.
         scope.failed = True
+        scope.error = error
         scope.after_commit.clear()
     if not isinstance(update, Update):
         log.error("error outside an update", exc_info=error)
@@ -188,7 +207,11 @@ async def on_error(update: object, context: BotContext) -> None:
         _answer(update, context, None, scope_present=scope is not None)
         return
     text = message_for(error)
-    if text is None:
+    if text is None and is_transient(error):
+        # The unit of work tries the update once more; it logs if that fails too.
+        log.warning("update %s met a passing fault: %s", update.update_id, error)
+        text = _(UNEXPECTED)
+    elif text is None:
         # Log before telling the user, so the error is on record even if telling fails.
         log.error(
             "unexpected error while handling update %s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from itertools import groupby
+from typing import Any
 
 from telegram import Update
 
@@ -12,22 +13,16 @@ from handlers.common import (
     callback_parts,
     chat_of,
     command_text,
-    display_user,
     keyboard,
-    notify,
-    notify_all,
     parse_user_id,
     require_group,
 )
-from handlers.context import BotContext, esc
-from handlers.network import city_label, role_name
+from handlers.context import BotContext, esc, esc_line
+from handlers.notices import Rendered, notice
+from handlers.render import city_label, display_user, group_label, group_name_label, role_name
 from locales import _, country_name, local_time, ngettext
-from storage import delegates, groups, presidency, roles
+from storage import errors, groups
 from storage.models import WorkingGroup
-
-
-def group_label(group: WorkingGroup) -> str:
-    return f"<b>{esc(group.name)}</b> ({esc(group.slug)})"
 
 
 async def groups_command(update: Update, ctx: BotContext) -> None:
@@ -45,7 +40,7 @@ async def groups_command(update: Update, ctx: BotContext) -> None:
         else:
             lines.append(_("No member cities yet."))
         if entry.chats:
-            titles = ", ".join(esc(chat.title or str(chat.chat_id)) for chat in entry.chats)
+            titles = ", ".join(esc_line(chat.title or str(chat.chat_id)) for chat in entry.chats)
             lines.append(_("Chat: {titles}").format(titles=titles))
         else:
             lines.append(_("No chat linked yet."))
@@ -76,9 +71,11 @@ async def link(update: Update, ctx: BotContext) -> None:
 
 
 async def _chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
+    """The working group of this chat, as read when the update arrived."""
     require_group(update)
-    chat = chat_of(update)
-    return await groups.group_for_chat(ctx.session, chat.id)
+    if ctx.scope.group is None:
+        raise errors.ChatNotLinked()
+    return ctx.scope.group
 
 
 async def join(update: Update, ctx: BotContext) -> None:
@@ -136,11 +133,6 @@ async def coordinator(update: Update, ctx: BotContext) -> None:
     _delegate, city = await groups.appoint_coordinator(
         ctx.session, actor=await ctx.actor(), group=group, user_id=user_id
     )
-    await notify(
-        ctx,
-        user_id,
-        lambda: _("You are now a coordinator of {group}.").format(group=group_label(group)),
-    )
     ctx.reply(
         update,
         _("User {user_id} ({city}) now coordinates {group}.").format(
@@ -159,11 +151,17 @@ async def newgroup(update: Update, ctx: BotContext) -> None:
     if not slug:
         raise Usage("newgroup")
     actor = await ctx.actor()
-    group, active = await groups.propose_group(ctx.session, actor=actor, slug=slug, name=name)
+    group, active = await groups.propose_group(
+        ctx.session,
+        actor=actor,
+        slug=slug,
+        name=name,
+        bootstrap=ctx.deps.bootstrap_secretariat,
+        today=ctx.deps.today(),
+    )
     if active:
         ctx.reply(update, _("Working group {group} is created.").format(group=group_label(group)))
         return
-    await _ask_other_side(ctx, group)
     other = _("secretariat") if group.proposed_as == "presidency" else _("term presidency")
     ctx.reply(
         update,
@@ -173,30 +171,26 @@ async def newgroup(update: Update, ctx: BotContext) -> None:
     )
 
 
-async def _ask_other_side(ctx: BotContext, group: WorkingGroup) -> None:
-    if group.proposed_as == "presidency":
-        recipients = await roles.secretariat_ids(
-            ctx.session, bootstrap=ctx.deps.bootstrap_secretariat
-        )
-    else:
-        recipients = set()
-        current = await presidency.current(ctx.session, today=ctx.deps.today())
-        if current is not None:
-            city_id = current[1].id or 0
-            people = await delegates.delegates_of(ctx.session, [city_id])
-            recipients = {delegate.user_id for delegate, _user in people.get(city_id, [])}
-    await notify_all(
-        ctx,
-        recipients - {group.proposed_by or 0},
-        lambda: _("A new working group is proposed: {group}. Confirm to create it.").format(
-            group=group_label(group)
-        ),
-        lambda: keyboard([[(_("Confirm"), f"ng:ok:{group.id}")]]),
-    )
-
-
 async def confirm_button(update: Update, ctx: BotContext) -> None:
     group_id = int(callback_parts(update, CONFIRM_GROUP).group(1))
     group = await groups.confirm_group(ctx.session, actor=await ctx.actor(), group_id=group_id)
     ctx.edit(update, _("Working group {group} is created.").format(group=group_label(group)))
     ctx.answer(update)
+
+
+# Notices ----------------------------------------------------------------------------------
+
+
+@notice(groups.COORDINATOR_APPOINTED)
+def _appointed(params: dict[str, Any]) -> Rendered:
+    group = group_name_label(params["name"], params["slug"])
+    return _("You are now a coordinator of {group}.").format(group=group), None
+
+
+@notice(groups.PROPOSED)
+def _proposed(params: dict[str, Any]) -> Rendered:
+    group = group_name_label(params["name"], params["slug"])
+    return (
+        _("A new working group is proposed: {group}. Confirm to create it.").format(group=group),
+        keyboard([[(_("Confirm"), f"ng:ok:{int(params['group_id'])}")]]),
+    )

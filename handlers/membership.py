@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from telegram import Update
 
-from handlers.common import (
-    Usage,
-    callback_parts,
-    command_text,
-    display_name,
-    keyboard,
-    notify,
-    notify_secretariat,
-    sender,
-)
-from handlers.context import BotContext, esc
+from handlers.common import Usage, callback_parts, command_text, keyboard, sender
+from handlers.context import BotContext, esc, esc_line
+from handlers.notices import Rendered, notice
+from handlers.render import display_person
 from locales import _, country_name
 from storage import applications
-from storage.models import MembershipApplication
 
 DECIDE = re.compile(r"app:(ok|no):(\d{1,9})")
 
 
-def _describe(application: MembershipApplication) -> str:
+def _describe(params: dict[str, Any]) -> str:
     return _("{city} ({country}, {zone})").format(
-        city=esc(application.city_name),
-        country=esc(country_name(application.country_code)),
-        zone=esc(application.timezone),
+        city=esc_line(params["city"]),
+        country=esc(country_name(params["country"])),
+        zone=esc(params["zone"]),
     )
 
 
@@ -38,22 +31,18 @@ async def apply(update: Update, ctx: BotContext) -> None:
         raise Usage("apply")
     user = sender(update)
     application = await applications.apply(
-        ctx.session, applicant_id=user.id, name=parts[0], country_code=parts[1], timezone=parts[2]
-    )
-    who = display_name(user.full_name, user.username, user.id)
-    await notify_secretariat(
-        ctx,
-        lambda: _("{who} asks for {city} to join the network.").format(
-            who=who, city=_describe(application)
-        ),
-        lambda: keyboard(
-            [[(_("Admit"), f"app:ok:{application.id}"), (_("Decline"), f"app:no:{application.id}")]]
-        ),
+        ctx.session,
+        applicant=ctx.scope.user,
+        applicant_id=user.id,
+        name=parts[0],
+        country_code=parts[1],
+        timezone=parts[2],
+        bootstrap=ctx.deps.bootstrap_secretariat,
     )
     ctx.reply(
         update,
         _("Thank you! The secretariat will consider the application of {city}.").format(
-            city=_describe(application)
+            city=_describe(applications.facts(application))
         ),
     )
 
@@ -68,24 +57,45 @@ async def decide_button(update: Update, ctx: BotContext) -> None:
         admit=admit,
         today=ctx.deps.today(),
     )
+    city = _describe(applications.facts(application))
     if admit:
-        await notify(
-            ctx,
-            application.applicant_id,
-            lambda: _(
-                "Welcome to the B40 network: {city} is now a member city. Send /start to "
-                "register as its delegate."
-            ).format(city=_describe(application)),
-        )
-        text = _("Admitted: {city} is a member city.").format(city=_describe(application))
+        text = _("Admitted: {city} is a member city.").format(city=city)
     else:
-        await notify(
-            ctx,
-            application.applicant_id,
-            lambda: _("The secretariat declined the application of {city} for now.").format(
-                city=_describe(application)
-            ),
-        )
-        text = _("Declined: the application of {city}.").format(city=_describe(application))
+        text = _("Declined: the application of {city}.").format(city=city)
     ctx.edit(update, text)
     ctx.answer(update)
+
+
+# Notices ----------------------------------------------------------------------------------
+
+
+@notice(applications.CREATED)
+def _created(params: dict[str, Any]) -> Rendered:
+    n = int(params["application"])
+    return (
+        _("{who} asks for {city} to join the network.").format(
+            who=display_person(params), city=_describe(params)
+        ),
+        keyboard([[(_("Admit"), f"app:ok:{n}"), (_("Decline"), f"app:no:{n}")]]),
+    )
+
+
+@notice(applications.ADMITTED)
+def _admitted(params: dict[str, Any]) -> Rendered:
+    return (
+        _(
+            "Welcome to the B40 network: {city} is now a member city. Send /start to "
+            "register as its delegate."
+        ).format(city=_describe(params)),
+        None,
+    )
+
+
+@notice(applications.DECLINED)
+def _declined(params: dict[str, Any]) -> Rendered:
+    return (
+        _("The secretariat declined the application of {city} for now.").format(
+            city=_describe(params)
+        ),
+        None,
+    )

@@ -1,98 +1,221 @@
-"""Delivering the outbox: one worker, within Telegram's limits, surviving restarts.
+"""Delivering the outbox: within Telegram's limits, through floods and restarts.
 
-Each message is claimed from the database, sent, and its fate recorded in a
-transaction of its own; a restart resumes from what is recorded. Delivery is
-at-least-once: a crash between sending and recording may repeat one message.
+Each round leases due rows, renders each in its recipient's language, sends it and
+records the outcome in a transaction of its own. Flood control (429) pauses that
+chat for ``retry_after`` without using up an attempt; when several chats are told to
+wait at once, the limit is the bot's own and every chat waits. Timeouts and 5xx are
+retried with backoff; a chat that blocked the bot or removed it is marked and the
+rest goes on; a group that became a supergroup is followed. A crash leaves leases
+that run out: at most the message in flight at that moment is sent twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
-from datetime import timedelta
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
-from storage import outbox, users
+from handlers import notices
+from handlers.context import retry_after_seconds, split_message
+from locales import normalize_language, use_language
+from storage import chats, outbox
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
+# 429s from this many different chats within the window mean the bot's own limit.
+GLOBAL_FLOOD_CHATS = 3
+GLOBAL_FLOOD_WINDOW = 5.0
 
+
+class _Paused(Exception):
+    def __init__(self, chat_id: int, seconds: float) -> None:
+        super().__init__(chat_id, seconds)
+        self.chat_id = chat_id
+        self.seconds = seconds
+
+
+@dataclass
 class OutboxWorker:
-    def __init__(self, bot: Bot, db: Database) -> None:
-        self.bot = bot
-        self.db = db
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[int]] = set()  # held, so the loop cannot drop them
+    bot: Bot
+    db: Database
+    default_language: str = "en"
+    clock: Callable[[], datetime] = utcnow
+    batch_size: int = 50
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _again: bool = False
+    _tasks: set[asyncio.Task[int]] = field(default_factory=set)  # held, so the loop keeps them
+    _floods: dict[int, float] = field(default_factory=dict)  # chat id -> monotonic time of a 429
+    _paused_until: float = 0.0  # monotonic; a flood of the bot's own
+    _wake: asyncio.TimerHandle | None = None
+
+    # --- rounds ------------------------------------------------------------------------------
 
     async def deliver_due(self) -> int:
-        """Send everything that is due; returns how many messages were sent."""
+        """Send everything that is due now; returns how many messages went out."""
         sent = 0
         async with self._lock:
             while True:
-                async with self.db.transaction() as session:
-                    batch = await outbox.due(session, now=utcnow())
-                if not batch:
+                self._again = False
+                round_sent, more = await self._round()
+                sent += round_sent
+                if not (more or self._again):
                     return sent
-                for message in batch:
-                    sent += await self._deliver(message)
 
-    async def _deliver(self, message: OutboxMessage) -> int:
-        markup = (
-            InlineKeyboardMarkup.de_json(message.reply_markup, self.bot)
-            if message.reply_markup
-            else None
-        )
-        delivered = 0
-        try:
-            await self.bot.send_message(
-                message.chat_id,
-                message.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-            outbox.mark_sent(message)
-            delivered = 1
-        except RetryAfter as exc:
-            with warnings.catch_warnings():
-                # PTB 22 warns that retry_after becomes a timedelta; both are handled here.
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                retry = exc.retry_after
-            seconds = retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
-            outbox.retry_later(message, after=timedelta(seconds=seconds), error=str(exc))
-        except ChatMigrated as exc:
-            # The group became a supergroup: follow it, and send there next time round.
-            async with self.db.transaction() as session:
-                await users.migrate_chat(session, old_id=message.chat_id, new_id=exc.new_chat_id)
-            message.chat_id = exc.new_chat_id
-        except Forbidden as exc:
-            outbox.mark_failed(message, str(exc))
-            if message.chat_id > 0:  # a private chat: the user blocked the bot
-                async with self.db.transaction() as session:
-                    await users.set_blocked(session, telegram_id=message.chat_id, blocked=True)
-        except BadRequest as exc:
-            outbox.mark_failed(message, str(exc))
-            log.error("outbox message %s refused by Telegram: %s", message.id, exc)
-        except TelegramError as exc:
-            outbox.retry_later(message, after=timedelta(seconds=30), error=str(exc))
-            log.warning("outbox message %s will be retried: %s", message.id, exc)
+    async def _round(self) -> tuple[int, bool]:
+        """One leased batch. Returns (sent, whether more may be due now)."""
+        if time.monotonic() < self._paused_until:
+            self._wake_in(self._paused_until - time.monotonic())
+            return 0, False
         async with self.db.transaction() as session:
-            await session.merge(message)
-        return delivered
+            batch = await outbox.lease(session, now=self.clock(), limit=self.batch_size)
+            languages = await self._languages(session, {m.chat_id for m in batch})
+        if not batch:
+            return 0, False
+        sent = 0
+        paused: set[int] = set()
+        untried: list[int] = []
+        for message in batch:
+            if message.chat_id in paused or time.monotonic() < self._paused_until:
+                untried.append(message.id or 0)
+                continue
+            try:
+                sent += await self._deliver(message, languages.get(message.chat_id))
+            except _Paused as pause:
+                paused.add(pause.chat_id)
+                self._wake_in(pause.seconds)
+        if untried:
+            async with self.db.transaction() as session:
+                await outbox.release(session, untried)
+        return sent, len(batch) == self.batch_size and not paused
+
+    async def _languages(self, session: AsyncSession, chat_ids: set[int]) -> dict[int, str]:
+        found = await chats.languages(session, chat_ids)
+        return {
+            chat_id: normalize_language(tag) or self.default_language
+            for chat_id, tag in found.items()
+        }
+
+    # --- one message --------------------------------------------------------------------------
+
+    async def _deliver(self, message: OutboxMessage, language: str | None) -> int:
+        message_id = message.id or 0
+        try:
+            with use_language(language or self.default_language):
+                text, markup = notices.render(message.kind, message.params)
+        except Exception as exc:
+            # A renderer that cannot say this entry will not say it on a retry either.
+            log.exception("outbox message %s (%s) cannot be rendered", message_id, message.kind)
+            await self._record(outbox.mark_failed, message_id, now=self.clock(), error=repr(exc))
+            return 0
+        parts = split_message(text)
+        chat_id = message.chat_id
+        index = message.parts_sent
+        while index < len(parts):
+            last = index == len(parts) - 1
+            try:
+                await self.bot.send_message(
+                    chat_id,
+                    parts[index],
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup if last else None,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except RetryAfter as exc:
+                await self._flood(chat_id, retry_after_seconds(exc), str(exc))
+            except ChatMigrated as exc:
+                # The group became a supergroup: follow it and send there straight away.
+                async with self.db.transaction() as session:
+                    await chats.migrate_chat(session, old_id=chat_id, new_id=exc.new_chat_id)
+                chat_id = exc.new_chat_id
+                continue
+            except Forbidden as exc:
+                async with self.db.transaction() as session:
+                    await outbox.mark_failed(session, message_id, now=self.clock(), error=str(exc))
+                    await chats.bot_unreachable(session, chat_id=chat_id)
+                log.info("outbox message %s: chat %s is unreachable: %s", message_id, chat_id, exc)
+                return 0
+            except BadRequest as exc:
+                await self._record(outbox.mark_failed, message_id, now=self.clock(), error=str(exc))
+                log.error("outbox message %s refused by Telegram: %s", message_id, exc)
+                return 0
+            except (NetworkError, TelegramError) as exc:
+                # Timeouts and 5xx: back off and try again later.
+                async with self.db.transaction() as session:
+                    again = await outbox.retry_later(
+                        session, message, now=self.clock(), error=str(exc)
+                    )
+                log.warning(
+                    "outbox message %s %s: %s",
+                    message_id,
+                    "will be retried" if again else "failed for good",
+                    exc,
+                )
+                return 0
+            index += 1
+            if index < len(parts):
+                await self._record(outbox.mark_part_sent, message_id, index)
+        await self._record(outbox.mark_sent, message_id, now=self.clock())
+        return 1
+
+    async def _record(self, action: Callable[..., object], *args: object, **kwargs: object) -> None:
+        async with self.db.transaction() as session:
+            await action(session, *args, **kwargs)  # type: ignore[misc]
+
+    async def _flood(self, chat_id: int, seconds: float, error: str) -> None:
+        now = time.monotonic()
+        self._floods = {c: t for c, t in self._floods.items() if now - t < GLOBAL_FLOOD_WINDOW}
+        self._floods[chat_id] = now
+        if len(self._floods) >= GLOBAL_FLOOD_CHATS:
+            self._paused_until = max(self._paused_until, now + seconds)
+            log.warning("flood control for the whole bot: every chat waits %.0f s", seconds)
+        async with self.db.transaction() as session:
+            await outbox.pause_chat(
+                session, chat_id, until=self.clock() + timedelta(seconds=seconds), error=error
+            )
+        raise _Paused(chat_id, seconds)
+
+    # --- waking -------------------------------------------------------------------------------
 
     def kick(self) -> None:
-        """Deliver soon, without making the caller wait."""
+        """Deliver soon, without making the caller wait; a running round goes once more."""
+        if self._lock.locked():
+            self._again = True
+            return
         task = asyncio.get_running_loop().create_task(self.deliver_due())
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    def _wake_in(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(seconds, 0.0) + 0.05
+        if self._wake is not None and not self._wake.cancelled() and self._wake.when() <= when:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = loop.call_at(when, self.kick)
+
+    def stop(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
 
     def _done(self, task: asyncio.Task[int]) -> None:
         self._tasks.discard(task)

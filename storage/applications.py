@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors, roster
-from storage.models import ApplicationStatus, City, MembershipApplication
+from storage import audit, delegates, errors, outbox, roster, secretariat
+from storage.models import ApplicationStatus, City, MembershipApplication, User
 from storage.roles import Actor
 from storage.types import utcnow
 
+# Outbox kinds this module writes (rendered by handlers.membership).
+CREATED = "application.created"
+ADMITTED = "application.admitted"
+DECLINED = "application.declined"
+
+
+def facts(application: MembershipApplication) -> dict[str, object]:
+    return {
+        "application": application.id,
+        "city": application.city_name,
+        "country": application.country_code,
+        "zone": application.timezone,
+    }
+
 
 async def apply(
-    session: AsyncSession, *, applicant_id: int, name: str, country_code: str, timezone: str
+    session: AsyncSession,
+    *,
+    applicant: User | None,
+    applicant_id: int,
+    name: str,
+    country_code: str,
+    timezone: str,
+    bootstrap: Collection[int],
 ) -> MembershipApplication:
     name = roster.clean_city_name(name)
     country_code = roster.check_country(country_code)
@@ -43,6 +65,19 @@ async def apply(
     session.add(application)
     await session.flush()
     audit.record(session, actor_id=applicant_id, action="application.create", subject=name)
+    staff = await secretariat.staff_ids(session, bootstrap=bootstrap)
+    await outbox.enqueue_many(
+        session,
+        [
+            outbox.Entry(
+                chat_id=member,
+                kind=CREATED,
+                params={**facts(application), **delegates.person(applicant, applicant_id)},
+                dedupe_key=f"application:{application.id}:{member}",
+            )
+            for member in sorted(staff)
+        ],
+    )
     return application
 
 
@@ -75,5 +110,12 @@ async def decide(
         actor_id=actor.user_id,
         action="application.admit" if admit else "application.decline",
         subject=application.city_name,
+    )
+    await outbox.enqueue(
+        session,
+        chat_id=application.applicant_id,
+        kind=ADMITTED if admit else DECLINED,
+        params=facts(application),
+        dedupe_key=f"application-decided:{application.id}",
     )
     return application, city

@@ -1,74 +1,180 @@
-"""Delegates: a Telegram user's claim to speak for a city, and the secretariat's decision."""
+"""Delegates: a Telegram user's claims to speak for a city, and the secretariat's decisions.
+
+Every claim is a row with its own number. A decision names the claim, never just
+the user, so a user who re-claims another city after the notice went out cannot
+turn the secretariat's Approve into an approval of something it never saw. A role
+change of an approved delegate is a new claim; the approved one stands until the
+new one is decided.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors
-from storage.models import City, Delegate, DelegateRole, DelegateStatus, SecretariatMember, User
+from storage import audit, errors, outbox, secretariat
+from storage.models import City, Delegate, DelegateRole, DelegateStatus, User
 from storage.roles import Actor
-from storage.types import utcnow
+
+# Outbox kinds this module writes (rendered by handlers.delegates).
+CLAIMED = "delegate.claimed"
+APPROVED = "delegate.approved"
+REJECTED = "delegate.rejected"
+
+# A rejected claim cannot be renewed for the same city at once: that would only
+# notify every member of the secretariat again.
+REJECTION_COOL_OFF = timedelta(days=30)
+
+
+def person(user: User | None, user_id: int) -> dict[str, object]:
+    """The facts a notice needs to name someone (rendered and escaped later)."""
+    if user is None:
+        return {"user_id": user_id, "full_name": "", "username": None}
+    return {"user_id": user_id, "full_name": user.full_name, "username": user.username}
+
+
+def city_facts(city: City) -> dict[str, object]:
+    return {"city": city.name, "country": city.country_code}
 
 
 async def claim_city(
-    session: AsyncSession, *, actor: Actor, city: City, role: DelegateRole
-) -> Delegate:
-    """Ask to be a delegate of ``city``; pending until the secretariat approves.
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    city: City,
+    role: DelegateRole,
+    bootstrap: Collection[int],
+    now: datetime,
+) -> tuple[Delegate, bool]:
+    """Claim to be a delegate of ``city`` in ``role``; pending until the secretariat decides.
 
-    A pending claim can be corrected (another city or role); an approved delegate
-    stays approved and must ask the secretariat to change city.
+    Returns the claim and whether it is new (False: the same claim was already
+    waiting, and nobody is notified again).
     """
-    delegate = (
-        await session.exec(select(Delegate).where(Delegate.user_id == actor.user_id))
-    ).first()
-    if delegate is not None and delegate.status == DelegateStatus.APPROVED:
-        if delegate.city_id == city.id and delegate.role == role:
+    if actor.is_approved_delegate and actor.delegate is not None and actor.city is not None:
+        if actor.city.id != city.id:
+            raise errors.AlreadyDelegate(city=actor.city.name)
+        if actor.delegate.role == role:
             raise errors.AlreadyDelegate(city=city.name)
-        if delegate.city_id != city.id:
-            current = await session.get(City, delegate.city_id)
-            raise errors.AlreadyDelegate(city=current.name if current else city.name)
-        delegate.role = role  # same city, new role: no new approval needed
-    else:
-        if delegate is None:
-            delegate = Delegate(user_id=actor.user_id, city_id=city.id or 0)
-        delegate.city_id = city.id or 0
-        delegate.role = role
-        delegate.status = DelegateStatus.PENDING
-        delegate.decided_at = None
-        delegate.decided_by = None
-    session.add(delegate)
+    pending = actor.pending
+    if pending is not None and pending.city_id == city.id and pending.role == role:
+        return pending, False
+    rejected = (
+        await session.exec(
+            select(Delegate)
+            .where(
+                Delegate.user_id == actor.user_id,
+                Delegate.city_id == city.id,
+                Delegate.status == DelegateStatus.REJECTED,
+                col(Delegate.decided_at) > now - REJECTION_COOL_OFF,
+            )
+            .limit(1)
+        )
+    ).first()
+    if rejected is not None:
+        raise errors.ClaimRejected(city=city.name)
+    if pending is not None:
+        # A corrected claim replaces the waiting one; its notice's buttons stop working.
+        await session.exec(
+            update(Delegate)
+            .where(col(Delegate.id) == pending.id, col(Delegate.status) == DelegateStatus.PENDING)
+            .values(status=DelegateStatus.WITHDRAWN.value, decided_at=now)
+        )
+    claim = Delegate(user_id=actor.user_id, city_id=city.id or 0, role=role.value, created_at=now)
+    session.add(claim)
     await session.flush()
     audit.record(
-        session, actor_id=actor.user_id, action="delegate.claim", subject=city.name, role=role.value
+        session,
+        actor_id=actor.user_id,
+        action="delegate.claim",
+        subject=city.name,
+        claim=claim.id,
+        role=role.value,
     )
-    return delegate
+    user = await session.get(User, actor.user_id)
+    staff = await secretariat.staff_ids(session, bootstrap=bootstrap)
+    await outbox.enqueue_many(
+        session,
+        [
+            outbox.Entry(
+                chat_id=member,
+                kind=CLAIMED,
+                params={
+                    "claim": claim.id,
+                    "role": role.value,
+                    "changes_role": actor.is_approved_delegate,
+                    **person(user, actor.user_id),
+                    **city_facts(city),
+                },
+                dedupe_key=f"claim:{claim.id}:{member}",
+            )
+            for member in sorted(staff)
+        ],
+    )
+    return claim, True
 
 
 async def decide(
-    session: AsyncSession, *, actor: Actor, user_id: int, approve: bool
+    session: AsyncSession, *, actor: Actor, claim_id: int, approve: bool, now: datetime
 ) -> tuple[Delegate, City]:
+    """Approve or reject the claim numbered ``claim_id``, and tell its author."""
     actor.require_secretariat()
-    delegate = (await session.exec(select(Delegate).where(Delegate.user_id == user_id))).first()
-    if delegate is None:
-        raise errors.UnknownDelegate(user_id=user_id)
-    city = await session.get(City, delegate.city_id)
-    if city is None:  # the foreign key makes this impossible
-        raise errors.UnknownCity(name=str(delegate.city_id))
-    if delegate.status != DelegateStatus.PENDING:
-        raise errors.DelegateNotPending(user_id=user_id, status=delegate.status)
-    delegate.status = DelegateStatus.APPROVED if approve else DelegateStatus.REMOVED
-    delegate.decided_at = utcnow()
-    delegate.decided_by = actor.user_id
-    session.add(delegate)
+    row = (
+        await session.exec(
+            select(Delegate, City)
+            .join(City, col(City.id) == col(Delegate.city_id))
+            .where(col(Delegate.id) == claim_id)
+        )
+    ).first()
+    if row is None:
+        raise errors.UnknownClaim(claim=claim_id)
+    claim, city = row
+    if claim.status != DelegateStatus.PENDING:
+        raise errors.ClaimNotPending(claim=claim_id, status=claim.status)
+    if approve:
+        # The claim it replaces (a role change) steps down in the same transaction.
+        await session.exec(
+            update(Delegate)
+            .where(
+                col(Delegate.user_id) == claim.user_id,
+                col(Delegate.status) == DelegateStatus.APPROVED,
+            )
+            .values(status=DelegateStatus.SUPERSEDED.value, decided_at=now)
+        )
+    # Conditional on still pending: of two secretaries pressing at once, one decides.
+    decided = await session.exec(
+        update(Delegate)
+        .where(col(Delegate.id) == claim_id, col(Delegate.status) == DelegateStatus.PENDING)
+        .values(
+            status=(DelegateStatus.APPROVED if approve else DelegateStatus.REJECTED).value,
+            decided_at=now,
+            decided_by=actor.user_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if decided.rowcount != 1:
+        raise errors.ClaimNotPending(claim=claim_id, status="decided")
+    await session.refresh(claim)
     audit.record(
         session,
         actor_id=actor.user_id,
         action="delegate.approve" if approve else "delegate.reject",
         subject=city.name,
-        user_id=user_id,
+        claim=claim_id,
+        user_id=claim.user_id,
     )
-    return delegate, city
+    await outbox.enqueue(
+        session,
+        chat_id=claim.user_id,
+        kind=APPROVED if approve else REJECTED,
+        params={"role": claim.role, **city_facts(city)},
+        dedupe_key=f"decided:{claim_id}",
+    )
+    return claim, city
 
 
 async def delegates_of(
@@ -94,31 +200,7 @@ async def pending(session: AsyncSession) -> list[tuple[Delegate, City, User | No
         select(Delegate, City, User)
         .join(City, col(City.id) == col(Delegate.city_id))
         .join(User, col(User.telegram_id) == col(Delegate.user_id), isouter=True)
-        .where(Delegate.status == DelegateStatus.PENDING)
-        .order_by(col(Delegate.created_at))
+        .where(col(Delegate.status) == DelegateStatus.PENDING)
+        .order_by(col(Delegate.created_at), col(Delegate.id))
     )
     return [(d, c, u) for d, c, u in rows.all()]
-
-
-# The secretariat ------------------------------------------------------------------------
-
-
-async def add_secretariat(session: AsyncSession, *, actor: Actor, user_id: int) -> None:
-    actor.require_secretariat()
-    if await session.get(SecretariatMember, user_id) is not None:
-        raise errors.AlreadySecretariat(user_id=user_id)
-    session.add(SecretariatMember(user_id=user_id, added_by=actor.user_id))
-    audit.record(session, actor_id=actor.user_id, action="secretariat.add", subject=str(user_id))
-
-
-async def remove_secretariat(
-    session: AsyncSession, *, actor: Actor, user_id: int, bootstrap: frozenset[int]
-) -> None:
-    actor.require_secretariat()
-    if user_id in bootstrap:
-        raise errors.BootstrapSecretariat(user_id=user_id)
-    member = await session.get(SecretariatMember, user_id)
-    if member is None:
-        raise errors.NotSecretariat(user_id=user_id)
-    await session.delete(member)
-    audit.record(session, actor_id=actor.user_id, action="secretariat.remove", subject=str(user_id))

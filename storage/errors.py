@@ -63,7 +63,19 @@ class UnknownDelegate(DomainError):
     pass
 
 
-class DelegateNotPending(DomainError):
+class UnknownClaim(DomainError):
+    pass
+
+
+class ClaimNotPending(DomainError):
+    pass
+
+
+class ClaimRejected(DomainError):
+    """The same claim was rejected recently; the user must contact the secretariat."""
+
+
+class InvalidUserId(DomainError):
     pass
 
 
@@ -122,6 +134,10 @@ class TermExists(DomainError):
 
 
 class InvalidTerm(DomainError):
+    pass
+
+
+class TermYearOutOfRange(DomainError):
     pass
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors
+from storage import audit, chats, delegates, errors, outbox, presidency, secretariat
+from storage.db import insert_new
 from storage.models import (
     Chat,
     City,
@@ -23,6 +26,10 @@ from storage.models import (
 from storage.roles import Actor
 from storage.types import utcnow
 
+# Outbox kinds this module writes (rendered by handlers.groups).
+COORDINATOR_APPOINTED = "group.coordinator"
+PROPOSED = "group.proposed"
+
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,38}[a-z0-9]")
 MAX_GROUP_NAME = 120
 
@@ -32,6 +39,10 @@ class GroupOverview:
     group: WorkingGroup
     cities: list[City]
     chats: list[Chat]
+
+
+def group_facts(group: WorkingGroup) -> dict[str, object]:
+    return {"group_id": group.id, "slug": group.slug, "name": group.name}
 
 
 async def get_group(session: AsyncSession, slug: str) -> WorkingGroup:
@@ -61,12 +72,12 @@ async def overview(session: AsyncSession) -> list[GroupOverview]:
     cities: dict[int, list[City]] = {}
     for group_id, city in members.all():
         cities.setdefault(group_id, []).append(city)
-    chats: dict[int, list[Chat]] = {}
+    linked: dict[int, list[Chat]] = {}
     for chat in (
         await session.exec(select(Chat).where(col(Chat.group_id).is_not(None), Chat.bot_is_member))
     ).all():
-        chats.setdefault(chat.group_id or 0, []).append(chat)
-    return [GroupOverview(g, cities.get(g.id or 0, []), chats.get(g.id or 0, [])) for g in groups]
+        linked.setdefault(chat.group_id or 0, []).append(chat)
+    return [GroupOverview(g, cities.get(g.id or 0, []), linked.get(g.id or 0, [])) for g in groups]
 
 
 async def group_for_chat(session: AsyncSession, chat_id: int) -> WorkingGroup:
@@ -87,14 +98,15 @@ async def link_chat(
 ) -> WorkingGroup:
     actor.require_secretariat()
     group = await get_group(session, slug)
-    chat = await session.get(Chat, chat_id)
-    if chat is None:
-        chat = Chat(chat_id=chat_id, type=chat_type, title=title[:256])
-    chat.group_id = group.id
-    chat.linked_by = actor.user_id
-    chat.bot_is_member = True
-    chat.updated_at = utcnow()
-    session.add(chat)
+    await chats.upsert_chat(
+        session,
+        chat_id=chat_id,
+        chat_type=chat_type,
+        title=title,
+        group_id=group.id,
+        linked_by=actor.user_id,
+        bot_is_member=True,
+    )
     audit.record(
         session, actor_id=actor.user_id, action="group.link", subject=group.slug, chat=chat_id
     )
@@ -103,9 +115,10 @@ async def link_chat(
 
 async def join(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> City:
     city = actor.approved_city()
-    if await session.get(GroupMembership, (group.id, city.id)) is not None:
+    if not await insert_new(
+        session, GroupMembership, group_id=group.id, city_id=city.id, joined_at=utcnow()
+    ):
         raise errors.AlreadyInGroup(city=city.name, group=group.name)
-    session.add(GroupMembership(group_id=group.id or 0, city_id=city.id or 0))
     audit.record(
         session, actor_id=actor.user_id, action="group.join", subject=group.slug, city=city.name
     )
@@ -176,15 +189,28 @@ async def appoint_coordinator(
     ).first()
     if row is None:
         raise errors.UnknownDelegate(user_id=user_id)
-    if await session.get(Coordinator, (group.id, user_id)) is not None:
+    if not await insert_new(
+        session,
+        Coordinator,
+        group_id=group.id,
+        user_id=user_id,
+        appointed_by=actor.user_id,
+        appointed_at=utcnow(),
+    ):
         raise errors.AlreadyCoordinator(user_id=user_id, group=group.name)
-    session.add(Coordinator(group_id=group.id or 0, user_id=user_id, appointed_by=actor.user_id))
     audit.record(
         session,
         actor_id=actor.user_id,
         action="group.coordinator",
         subject=group.slug,
         user_id=user_id,
+    )
+    await outbox.enqueue(
+        session,
+        chat_id=user_id,
+        kind=COORDINATOR_APPOINTED,
+        params=group_facts(group),
+        dedupe_key=f"coordinator:{group.id}:{user_id}",
     )
     return row[0], row[1]
 
@@ -206,7 +232,13 @@ def clean_group_name(name: str) -> str:
 
 
 async def propose_group(
-    session: AsyncSession, *, actor: Actor, slug: str, name: str
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    slug: str,
+    name: str,
+    bootstrap: Collection[int],
+    today: date,
 ) -> tuple[WorkingGroup, bool]:
     """Propose a working group, or confirm one the other side proposed.
 
@@ -234,10 +266,38 @@ async def propose_group(
         audit.record(
             session, actor_id=actor.user_id, action="group.propose", subject=slug, name=group.name
         )
+        await _ask_other_side(session, group, bootstrap=bootstrap, today=today)
         return group, False
     if existing.status != GroupStatus.PROPOSED:
         raise errors.GroupExists(slug=slug)
     return await confirm_group(session, actor=actor, group_id=existing.id or 0), True
+
+
+async def _ask_other_side(
+    session: AsyncSession, group: WorkingGroup, *, bootstrap: Collection[int], today: date
+) -> None:
+    """The side that did not propose is asked: the secretariat, or the presidency's delegates."""
+    if group.proposed_as == "presidency":
+        recipients = await secretariat.staff_ids(session, bootstrap=bootstrap)
+    else:
+        recipients = set()
+        current = await presidency.current(session, today=today)
+        if current is not None:
+            city_id = current[1].id or 0
+            people = await delegates.delegates_of(session, [city_id])
+            recipients = {delegate.user_id for delegate, _user in people.get(city_id, [])}
+    await outbox.enqueue_many(
+        session,
+        [
+            outbox.Entry(
+                chat_id=user_id,
+                kind=PROPOSED,
+                params=group_facts(group),
+                dedupe_key=f"proposed:{group.id}:{user_id}",
+            )
+            for user_id in sorted(recipients - {group.proposed_by or 0})
+        ],
+    )
 
 
 async def confirm_group(session: AsyncSession, *, actor: Actor, group_id: int) -> WorkingGroup:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -25,8 +25,13 @@ class DelegateRole(StrEnum):
 
 
 class DelegateStatus(StrEnum):
+    """The life of one claim. A user has at most one pending and one approved claim."""
+
     PENDING = "pending"
     APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # replaced by a newer claim of the same user before a decision
+    SUPERSEDED = "superseded"  # an approved claim replaced by a newer approved one (new role)
     REMOVED = "removed"
 
 
@@ -92,14 +97,34 @@ class User(SQLModel, table=True):
 
 
 class Delegate(SQLModel, table=True):
-    """A Telegram user speaking for a member city. One claim per user at a time."""
+    """A claim of a Telegram user to speak for a member city, and its decision.
+
+    Every claim is a row of its own with a number the secretariat decides by, so a
+    decision can never land on a claim the user made after the notice was drawn. The
+    partial unique indexes keep at most one pending and one approved claim per user,
+    also when two updates race.
+    """
 
     __tablename__ = "delegate"
+    __table_args__ = (
+        Index(
+            "uq_delegate_pending",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "uq_delegate_approved",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'approved'"),
+            postgresql_where=text("status = 'approved'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(
-        sa_column=Column(BigInteger, nullable=False, unique=True, index=True),
-    )
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     city_id: int = Field(foreign_key="city.id", index=True)
     role: str = Field(default=DelegateRole.FOCAL_POINT.value, max_length=20)
     status: str = Field(default=DelegateStatus.PENDING.value, max_length=12, index=True)
@@ -210,19 +235,31 @@ class ProcessedUpdate(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A message owed to a chat because state changed; sent after commit by one worker."""
+    """A message owed to a chat because state changed, written in the same transaction.
+
+    Typed: ``kind`` names what is said and ``params`` the facts, rendered in the
+    recipient's language when it is delivered. ``dedupe_key`` makes a second write of
+    the same notice a no-op; ``leased_until`` keeps two workers from sending one row.
+    """
 
     __tablename__ = "outbox_message"
 
-    __table_args__ = (Index("ix_outbox_due", "sent_at", "failed_at", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "sent_at", "failed_at", "not_before"),
+        Index("ix_outbox_chat", "chat_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = _telegram_id()
-    text: str
-    reply_markup: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    kind: str = Field(max_length=40)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dedupe_key: str | None = Field(default=None, max_length=120, unique=True, index=True)
+    batch_id: int | None = Field(default=None, index=True)
     created_at: datetime = _created()
     not_before: datetime = _created()
+    leased_until: datetime | None = _instant()
     attempts: int = 0
+    parts_sent: int = 0  # of a text split in several messages, how many went out
     sent_at: datetime | None = _instant()
     failed_at: datetime | None = _instant()
     error: str | None = Field(default=None, max_length=300)

@@ -11,6 +11,10 @@ from storage import audit, errors
 from storage.models import City, Presidency
 from storage.roles import Actor
 
+# The network was founded in Istanbul in November 2021; its first term is 2021's.
+FIRST_YEAR = 2021
+LAST_YEAR = 2100
+
 
 async def current(session: AsyncSession, *, today: date) -> tuple[Presidency, City] | None:
     row = (
@@ -43,8 +47,8 @@ async def set_term(
 ) -> Presidency:
     """Record the presidency of ``year`` (by default the calendar year)."""
     actor.require_secretariat()
-    if not 2021 <= year <= 2100:
-        raise errors.InvalidTerm(year=year)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise errors.TermYearOutOfRange(year=year, first=FIRST_YEAR, last=LAST_YEAR)
     starts_on = starts_on or date(year, 1, 1)
     ends_on = ends_on or date(year, 12, 31)
     if ends_on <= starts_on:
@@ -64,6 +68,8 @@ async def set_term(
         raise errors.InvalidTerm(year=year)
     term = Presidency(city_id=city.id or 0, year=year, starts_on=starts_on, ends_on=ends_on)
     session.add(term)
+    # Flushed here: two secretaries recording one year at once meet the unique year now.
+    await session.flush()
     audit.record(
         session, actor_id=actor.user_id, action="presidency.set", subject=city.name, year=year
     )

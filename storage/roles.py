@@ -6,7 +6,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlmodel import select
+from sqlalchemy import and_, exists, literal, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import errors
@@ -26,8 +28,10 @@ class Actor:
 
     user_id: int
     is_secretariat: bool = False
-    delegate: Delegate | None = None
-    city: City | None = None
+    delegate: Delegate | None = None  # the approved claim, if any
+    city: City | None = None  # the city of the approved claim
+    pending: Delegate | None = None  # a claim waiting for the secretariat, if any
+    pending_city: City | None = None
     is_presidency: bool = False
     coordinates: frozenset[int] = field(default_factory=frozenset)  # working group ids
 
@@ -37,11 +41,11 @@ class Actor:
 
     def approved_city(self) -> City:
         """The city this actor speaks for; raises if they don't (yet)."""
-        if self.delegate is None or self.city is None or self.delegate.status == "removed":
-            raise errors.NotADelegate()
-        if self.delegate.status != DelegateStatus.APPROVED:
-            raise errors.DelegateNotApproved(city=self.city.name)
-        return self.city
+        if self.is_approved_delegate and self.city is not None:
+            return self.city
+        if self.pending is not None and self.pending_city is not None:
+            raise errors.DelegateNotApproved(city=self.pending_city.name)
+        raise errors.NotADelegate()
 
     def require_secretariat(self) -> None:
         if not self.is_secretariat:
@@ -55,46 +59,67 @@ class Actor:
             raise errors.NotAllowed(role="organiser")
 
 
-async def secretariat_ids(session: AsyncSession, *, bootstrap: Collection[int]) -> set[int]:
-    rows = await session.exec(select(SecretariatMember.user_id))
-    return set(bootstrap) | set(rows.all())
-
-
 async def resolve_actor(
     session: AsyncSession, *, user_id: int, bootstrap_secretariat: Collection[int], today: date
 ) -> Actor:
-    is_secretariat = user_id in bootstrap_secretariat or (
-        await session.get(SecretariatMember, user_id) is not None
+    """Roles in one query (claims, cities, staff, presidency), coordinators in a second."""
+    approved, approved_city = aliased(Delegate), aliased(City)
+    pending, pending_city = aliased(Delegate), aliased(City)
+    one_row = select(literal(1).label("one")).subquery()
+    is_staff = exists().where(col(SecretariatMember.user_id) == user_id)
+    presidency_city = (
+        select(col(Presidency.city_id))
+        .where(col(Presidency.starts_on) <= today, col(Presidency.ends_on) >= today)
+        .limit(1)
+        .scalar_subquery()
     )
-    row = (
-        await session.exec(
-            select(Delegate, City)
-            .join(City, City.id == Delegate.city_id)  # type: ignore[arg-type]
-            .where(Delegate.user_id == user_id)
+    query = (
+        select(
+            approved,
+            approved_city,
+            pending,
+            pending_city,
+            is_staff.label("is_staff"),
+            presidency_city.label("presidency_city"),
         )
-    ).first()
-    delegate, city = row if row is not None else (None, None)
-    is_presidency = False
+        .select_from(one_row)
+        .outerjoin(
+            approved,
+            and_(
+                col(approved.user_id) == user_id,
+                col(approved.status) == DelegateStatus.APPROVED.value,
+            ),
+        )
+        .outerjoin(approved_city, col(approved_city.id) == col(approved.city_id))
+        .outerjoin(
+            pending,
+            and_(
+                col(pending.user_id) == user_id,
+                col(pending.status) == DelegateStatus.PENDING.value,
+            ),
+        )
+        .outerjoin(pending_city, col(pending_city.id) == col(pending.city_id))
+    )
+    row = (await session.execute(query)).one()
+    delegate, city, claim, claim_city, staff, presidency_city_id = row
     coordinates: frozenset[int] = frozenset()
-    if delegate is not None and delegate.status == DelegateStatus.APPROVED:
-        term = (
-            await session.exec(
-                select(Presidency).where(Presidency.starts_on <= today, Presidency.ends_on >= today)
-            )
-        ).first()
-        is_presidency = term is not None and city is not None and term.city_id == city.id
+    if delegate is not None:
         coordinates = frozenset(
             (
-                await session.exec(
-                    select(Coordinator.group_id).where(Coordinator.user_id == user_id)
+                await session.execute(
+                    select(col(Coordinator.group_id)).where(col(Coordinator.user_id) == user_id)
                 )
-            ).all()
+            )
+            .scalars()
+            .all()
         )
     return Actor(
         user_id=user_id,
-        is_secretariat=is_secretariat,
+        is_secretariat=user_id in bootstrap_secretariat or bool(staff),
         delegate=delegate,
         city=city,
-        is_presidency=is_presidency,
+        pending=claim,
+        pending_city=claim_city,
+        is_presidency=city is not None and presidency_city_id == city.id,
         coordinates=coordinates,
     )

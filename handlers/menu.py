@@ -1,0 +1,44 @@
+"""/help, and the command menu Telegram shows: what the bot can do, by role."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from handlers.context import BotContext, esc
+from locales import N_, _
+
+HELP_EVERYONE = [
+    ("start", N_("register as a delegate of your city")),
+    ("iam", N_("<city> — claim to be a delegate of a member city")),
+    ("cities", N_("member cities by country, with their local time")),
+    ("groups", N_("working groups, their cities and chats")),
+    ("join", N_("in a working group's chat: your city joins the group")),
+    ("leave", N_("in a working group's chat: your city leaves the group")),
+    ("roster", N_("in a working group's chat: its cities and delegates")),
+    ("presidency", N_("the term presidency and its history")),
+    ("apply", N_("<city>, <country code>, <zone> — a new city asks to join")),
+    ("language", N_("<code> — the language I speak with you")),
+]
+HELP_SECRETARIAT = [
+    ("approve", N_("<number> — approve a delegate request")),
+    ("reject", N_("<number> — reject a delegate request")),
+    ("link", N_("<group> — in a group chat: make it that working group's chat")),
+    ("coordinator", N_("<user id> — make a delegate a coordinator of this chat's group")),
+    ("newgroup", N_("<short-name> <name> — propose or confirm a new working group")),
+    ("presidency", N_("<year> <city> — record a term presidency")),
+    ("secretariat", N_("list staff and pending requests; add or remove <user id>")),
+]
+
+
+async def help_command(update: Update, ctx: BotContext) -> None:
+    lines = [_("<b>What I can do</b>")]
+    lines.extend(f"/{name} {esc(_(text))}" for name, text in HELP_EVERYONE)
+    actor = await ctx.actor()
+    if actor.is_presidency and not actor.is_secretariat:
+        lines.append("")
+        lines.append("/newgroup " + esc(_(HELP_SECRETARIAT[4][1])))
+    if actor.is_secretariat:
+        lines.append("")
+        lines.append(_("<b>For the secretariat</b>"))
+        lines.extend(f"/{name} {esc(_(text))}" for name, text in HELP_SECRETARIAT)
+    ctx.reply(update, "\n".join(lines))
