@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
+import sqlmodel
 from sqlalchemy import and_, exists, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -100,18 +101,16 @@ async def resolve_actor(
         )
         .outerjoin(pending_city, col(pending_city.id) == col(pending.city_id))
     )
-    row = (await session.execute(query)).one()
+    row = (await session.exec(query)).one()  # type: ignore[call-overload]
     delegate, city, claim, claim_city, staff, presidency_city_id = row
     coordinates: frozenset[int] = frozenset()
     if delegate is not None:
         coordinates = frozenset(
             (
-                await session.execute(
-                    select(col(Coordinator.group_id)).where(col(Coordinator.user_id) == user_id)
+                await session.exec(
+                    sqlmodel.select(Coordinator.group_id).where(Coordinator.user_id == user_id)
                 )
-            )
-            .scalars()
-            .all()
+            ).all()
         )
     return Actor(
         user_id=user_id,

@@ -39,7 +39,7 @@ async def load_context(
             & (col(WorkingGroup.status) == GroupStatus.ACTIVE.value),
         )
     )
-    user, chat, group, was_seen = (await session.execute(query)).one()
+    user, chat, group, was_seen = (await session.exec(query)).one()  # type: ignore[call-overload]
     return user, chat, group, bool(was_seen)
 
 

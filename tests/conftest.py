@@ -214,10 +214,21 @@ async def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     return result
 
 
+def approve_button(harness: BotHarness, user_id: int) -> tuple[Call, str]:
+    """The secretariat's latest notice about ``user_id``'s claim, and its Approve data."""
+    for call in reversed(harness.telegram.sent(SECRETARY.id)):
+        if f"user id {user_id}" in call.text or f"{user_id}," in call.text:
+            approve = [data for _label, data in call.buttons() if data.startswith("dlg:ok:")]
+            if approve:
+                return call, approve[0]
+    raise AssertionError(f"no claim notice about {user_id}")
+
+
 async def make_delegate(harness: BotHarness, user: User, city: str, role: str = "") -> None:
-    """A delegate approved the way people do it: /iam, then the secretariat's /approve."""
+    """A delegate approved the way people do it: /iam, then Approve on the secretariat's notice."""
     await harness.command(f"/iam {city} {role}".strip(), user)
-    calls = await harness.command(f"/approve {user.id}", SECRETARY)
+    notice, data = approve_button(harness, user.id)
+    calls = await harness.press(data, SECRETARY, on=notice)
     assert any(city in t for t in replies(calls, SECRETARY.id)), replies(calls)
 
 

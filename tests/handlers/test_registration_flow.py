@@ -72,10 +72,13 @@ async def test_new_delegate_reaches_the_roster(
 
     # The secretariat was told, in Turkish (the secretary's Telegram language), with buttons.
     notice = harness.telegram.sent(SECRETARY.id)[-1]
+    async with harness.db.transaction() as session:
+        claim = (await session.exec(select(Delegate))).one()
     assert str(delegate.id) in notice.text and "Thessaloniki" in notice.text
-    assert ("dlg:ok:" + str(delegate.id)) in [data for _l, data in notice.buttons()]
+    assert f"#{claim.id}" in notice.text and f"/approve {claim.id}" in notice.text
+    assert f"dlg:ok:{claim.id}" in [data for _l, data in notice.buttons()]
 
-    approved = await harness.press(f"dlg:ok:{delegate.id}", SECRETARY, on=notice)
+    approved = await harness.press(f"dlg:ok:{claim.id}", SECRETARY, on=notice)
     assert any("Thessaloniki" in t for t in replies(approved, SECRETARY.id))
     welcome = harness.telegram.texts(delegate.id)[-1]
     assert welcome_word.lower() in welcome.lower()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import applications, audit, delegates, errors, groups, presidency, roster, updates
 from storage.db import Database, async_url
-from storage.models import AuditEntry, City, DelegateRole, OutboxMessage
+from storage.models import AuditEntry, City, Delegate, DelegateRole, OutboxMessage
 from storage.roles import Actor, resolve_actor
 from tests.conftest import DATA, seed_cities
 
@@ -74,34 +75,118 @@ async def test_cities_are_found_however_they_are_typed(
         assert (await roster.find_city(session, typed)).name == found
 
 
+NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+
+
+async def _actor(session: AsyncSession, user_id: int) -> Actor:
+    return await resolve_actor(session, user_id=user_id, bootstrap_secretariat={1}, today=TODAY)
+
+
+async def _claim(session: AsyncSession, user_id: int, city: str, role: DelegateRole) -> tuple[int, bool]:
+    found = await roster.find_city(session, city)
+    claim, new = await delegates.claim_city(
+        session, actor=await _actor(session, user_id), city=found, role=role, bootstrap={1}, now=NOW
+    )
+    return claim.id or 0, new
+
+
+async def _notices(session: AsyncSession) -> list[OutboxMessage]:
+    return list((await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
+
+
 async def test_delegate_lifecycle_and_roles(db: Database) -> None:
     await seed_cities(db)
     async with db.transaction() as session:
-        plovdiv = await roster.find_city(session, "Plovdiv")
-        stranger = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+        stranger = await _actor(session, 42)
         with pytest.raises(errors.NotADelegate):
             stranger.approved_city()
-        await delegates.claim_city(session, actor=stranger, city=plovdiv, role=DelegateRole.MAYOR)
-        pending = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+        claim, new = await _claim(session, 42, "Plovdiv", DelegateRole.MAYOR)
+        assert new
+        pending = await _actor(session, 42)
         with pytest.raises(errors.DelegateNotApproved):
             pending.approved_city()
         with pytest.raises(errors.NotAllowed):
-            await delegates.decide(session, actor=pending, user_id=42, approve=True)
-        secretary = await resolve_actor(session, user_id=1, bootstrap_secretariat={1}, today=TODAY)
-        await delegates.decide(session, actor=secretary, user_id=42, approve=True)
-        with pytest.raises(errors.DelegateNotPending):
-            await delegates.decide(session, actor=secretary, user_id=42, approve=False)
-        approved = await resolve_actor(session, user_id=42, bootstrap_secretariat={1}, today=TODAY)
+            await delegates.decide(session, actor=pending, claim_id=claim, approve=True, now=NOW)
+        secretary = await _actor(session, 1)
+        await delegates.decide(session, actor=secretary, claim_id=claim, approve=True, now=NOW)
+        with pytest.raises(errors.ClaimNotPending):
+            await delegates.decide(session, actor=secretary, claim_id=claim, approve=False, now=NOW)
+        with pytest.raises(errors.UnknownClaim):
+            await delegates.decide(session, actor=secretary, claim_id=999, approve=True, now=NOW)
+        approved = await _actor(session, 42)
         assert approved.approved_city().name == "Plovdiv"
-        burgas = await roster.find_city(session, "Burgas")
         with pytest.raises(errors.AlreadyDelegate):
-            await delegates.claim_city(
-                session, actor=approved, city=burgas, role=DelegateRole.MAYOR
-            )
+            await _claim(session, 42, "Burgas", DelegateRole.MAYOR)
+        with pytest.raises(errors.AlreadyDelegate):
+            await _claim(session, 42, "Plovdiv", DelegateRole.MAYOR)
         actions = [
             e.action for e in await audit.entries(session) if e.action.startswith("delegate.")
         ]
+        kinds = [(m.chat_id, m.kind) for m in await _notices(session)]
     assert actions == ["delegate.claim", "delegate.approve"]
+    assert kinds == [(1, delegates.CLAIMED), (42, delegates.APPROVED)]
+
+
+async def test_a_decision_lands_on_the_claim_it_names(db: Database) -> None:
+    """Eve claims Zagreb, then Sofia: Approve on the Zagreb notice approves nothing."""
+    await seed_cities(db)
+    async with db.transaction() as session:
+        zagreb_claim, _new = await _claim(session, 42, "Zagreb", DelegateRole.FOCAL_POINT)
+        sofia_claim, _new = await _claim(session, 42, "Sofia", DelegateRole.FOCAL_POINT)
+        secretary = await _actor(session, 1)
+        with pytest.raises(errors.ClaimNotPending):
+            await delegates.decide(
+                session, actor=secretary, claim_id=zagreb_claim, approve=True, now=NOW
+            )
+        eve = await _actor(session, 42)
+        assert not eve.is_approved_delegate
+        assert eve.pending is not None and eve.pending.id == sofia_claim
+        rows = {d.id: d.status for d in (await session.exec(select(Delegate))).all()}
+    assert rows == {zagreb_claim: "withdrawn", sofia_claim: "pending"}
+
+
+async def test_a_role_change_is_a_new_claim(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        first, _new = await _claim(session, 42, "Belgrade", DelegateRole.FOCAL_POINT)
+        secretary = await _actor(session, 1)
+        await delegates.decide(session, actor=secretary, claim_id=first, approve=True, now=NOW)
+        second, new = await _claim(session, 42, "Belgrade", DelegateRole.MAYOR)
+        assert new and second != first
+        focal = await _actor(session, 42)
+        # Still the focal point until the secretariat decides; the mayor claim waits.
+        assert focal.delegate is not None and focal.delegate.role == "focal_point"
+        assert focal.pending is not None and focal.pending.role == "mayor"
+        await delegates.decide(session, actor=secretary, claim_id=second, approve=True, now=NOW)
+        mayor = await _actor(session, 42)
+        assert mayor.delegate is not None and mayor.delegate.role == "mayor"
+        statuses = {d.id: d.status for d in (await session.exec(select(Delegate))).all()}
+    assert statuses == {first: "superseded", second: "approved"}
+
+
+async def test_a_repeated_claim_notifies_nobody_again(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        first, new = await _claim(session, 42, "Varna", DelegateRole.FOCAL_POINT)
+        again, repeated_is_new = await _claim(session, 42, "Varna", DelegateRole.FOCAL_POINT)
+        notices = await _notices(session)
+    assert new and not repeated_is_new and again == first
+    assert [(m.chat_id, m.kind) for m in notices] == [(1, delegates.CLAIMED)]
+
+
+async def test_a_rejected_claim_cannot_be_renewed_at_once(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        claim, _new = await _claim(session, 42, "Varna", DelegateRole.FOCAL_POINT)
+        secretary = await _actor(session, 1)
+        await delegates.decide(session, actor=secretary, claim_id=claim, approve=False, now=NOW)
+        with pytest.raises(errors.ClaimRejected):
+            await _claim(session, 42, "Varna", DelegateRole.FOCAL_POINT)
+        # Another city is another question.
+        _other, new = await _claim(session, 42, "Burgas", DelegateRole.FOCAL_POINT)
+        kinds = [m.kind for m in await _notices(session)]
+    assert new
+    assert kinds == [delegates.CLAIMED, delegates.REJECTED, delegates.CLAIMED]
 
 
 async def test_presidency_is_never_held_twice_in_a_row(db: Database) -> None:
@@ -129,7 +214,12 @@ async def test_a_group_needs_both_sides(db: Database) -> None:
         president = Actor(user_id=7, is_presidency=True)
         other_president = Actor(user_id=8, is_presidency=True)
         group, active = await groups.propose_group(
-            session, actor=president, slug="Water-Energy", name="Water  and Energy"
+            session,
+            actor=president,
+            slug="Water-Energy",
+            name="Water  and Energy",
+            bootstrap={1},
+            today=TODAY,
         )
         assert (group.slug, group.name, active) == ("water-energy", "Water and Energy", False)
         with pytest.raises(errors.GroupAlreadyProposed):
@@ -142,10 +232,14 @@ async def test_a_group_needs_both_sides(db: Database) -> None:
         confirmed = await groups.confirm_group(session, actor=SECRETARIAT, group_id=group.id or 0)
         assert confirmed.status == "active"
         with pytest.raises(errors.GroupExists):
-            await groups.propose_group(session, actor=SECRETARIAT, slug="climate", name="x")
+            await groups.propose_group(
+                session, actor=SECRETARIAT, slug="climate", name="x", bootstrap={1}, today=TODAY
+            )
         for slug in ("-bad", "a", "x" * 41, "ünï", "two words"):
             with pytest.raises(errors.InvalidSlug):
-                await groups.propose_group(session, actor=SECRETARIAT, slug=slug, name="Name")
+                await groups.propose_group(
+                    session, actor=SECRETARIAT, slug=slug, name="Name", bootstrap={1}, today=TODAY
+                )
 
 
 async def test_applications(db: Database) -> None:
@@ -154,6 +248,8 @@ async def test_applications(db: Database) -> None:
         with pytest.raises(errors.CityAlreadyMember):
             await applications.apply(
                 session,
+                applicant=None,
+                bootstrap={1},
                 applicant_id=3,
                 name="istanbul",
                 country_code="tr",
@@ -161,15 +257,21 @@ async def test_applications(db: Database) -> None:
             )
         with pytest.raises(errors.UnknownTimezone):
             await applications.apply(
-                session, applicant_id=3, name="Ohrid", country_code="MK", timezone="UTC+2"
+                session,
+                applicant=None,
+                bootstrap={1}, applicant_id=3, name="Ohrid", country_code="MK", timezone="UTC+2"
             )
         application = await applications.apply(
-            session, applicant_id=3, name="Ohrid", country_code="mk", timezone="EUROPE/SKOPJE"
+            session,
+            applicant=None,
+            bootstrap={1}, applicant_id=3, name="Ohrid", country_code="mk", timezone="EUROPE/SKOPJE"
         )
         assert (application.country_code, application.timezone) == ("MK", "Europe/Skopje")
         with pytest.raises(errors.AlreadyApplied):
             await applications.apply(
-                session, applicant_id=4, name="OHRID", country_code="MK", timezone="Europe/Skopje"
+                session,
+                applicant=None,
+                bootstrap={1}, applicant_id=4, name="OHRID", country_code="MK", timezone="Europe/Skopje"
             )
         _, city = await applications.decide(
             session, actor=SECRETARIAT, application_id=application.id or 0, admit=True, today=TODAY
@@ -180,7 +282,7 @@ async def test_applications(db: Database) -> None:
 async def test_instants_are_utc_on_every_backend(db: Database) -> None:
     athens_evening = datetime(2026, 10, 25, 2, 30, tzinfo=timezone(timedelta(hours=3)))
     async with db.transaction() as session:
-        session.add(OutboxMessage(chat_id=2**62, text="x", not_before=athens_evening))
+        session.add(OutboxMessage(chat_id=2**62, kind="text", not_before=athens_evening))
     async with db.transaction() as session:
         row = (await session.exec(select(OutboxMessage))).one()
     assert row.not_before == datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
