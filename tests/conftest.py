@@ -3,6 +3,7 @@ names one), and the real Application driven through the fake Bot API."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -167,23 +168,41 @@ def clock() -> Clock:
     return Clock(WINTER)
 
 
-@pytest.fixture
-async def harness(db: Database, clock: Clock) -> AsyncIterator[BotHarness]:
-    await seed_cities(db)
-    telegram = FakeTelegram()
-    settings = Settings(
+def settings_for(db: Database) -> Settings:
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         bot_token=BOT_TOKEN,
         database_url=db.url,
         secretariat=frozenset({SECRETARY.id}),
     )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    db: Database, clock: Clock, *, rate_limiter: bool = False, seed: bool = True
+) -> AsyncIterator[BotHarness]:
+    """The real Application on ``db``, talking to a fresh fake Telegram."""
+    if seed:
+        await seed_cities(db)
+    telegram = FakeTelegram()
     app = build_application(
-        settings, db, request=FakeRequest(telegram), clock=clock, rate_limiter=False, jobs=False
+        settings_for(db),
+        db,
+        request=FakeRequest(telegram),
+        clock=clock,
+        rate_limiter=rate_limiter,
+        jobs=False,
     )
     # Tests deliver the outbox themselves, after every update, so nothing runs behind their back.
     app.deps.outbox_written = lambda: None
     async with app:
         yield BotHarness(app, telegram, db, clock)
+
+
+@pytest.fixture
+async def harness(db: Database, clock: Clock) -> AsyncIterator[BotHarness]:
+    async with running_bot(db, clock) as bot:
+        yield bot
 
 
 DOMAIN_TABLES = (

@@ -92,6 +92,23 @@ def command(
     return message(text, user, chat or user.private)
 
 
+def bot_message(chat: Chat, *buttons: str, text: str = "…") -> dict[str, Any]:
+    """A message of the bot's in ``chat`` carrying inline buttons with these callback data."""
+    bot = {"id": 7000000001, "is_bot": True, "first_name": "B40 Bot", "username": BOT_USERNAME}
+    message: dict[str, Any] = {
+        "message_id": next(_message_ids),
+        "date": int(time.time()),
+        "chat": chat.to_dict(),
+        "from": bot,
+        "text": text,
+    }
+    if buttons:
+        message["reply_markup"] = {
+            "inline_keyboard": [[{"text": data or "?", "callback_data": data} for data in buttons]]
+        }
+    return message
+
+
 def callback(
     data: str, user: User, on_message: dict[str, Any] | None = None, chat: Chat | None = None
 ) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, snapshot
-from tests.fakes.updates import User, callback, group
+from tests.fakes.updates import User, bot_message, callback, group
 
 STRANGER = User(id=33_000_001, first_name="Mallory", language_code="en")
 DELEGATE = User(id=33_000_002, first_name="Ana", last_name="Popescu", language_code="ro")
@@ -38,7 +38,9 @@ async def refused(
         ("/iam 🏙️🌉", "don't know a member city called “🏙️🌉”"),
         ("/iam \u202eluhcsi", "called “luhcsi”"),  # the bidi override is not echoed
         ("/approve 12345", "only the secretariat"),
-        ("/reject someone", "/reject &lt;user id&gt;"),
+        ("/reject someone", "/reject &lt;number&gt;"),
+        ("/approve 1", "only the secretariat"),
+        ("/secretariat add 0", "only the secretariat"),
         ("/secretariat add 1", "only the secretariat"),
         ("/join", "working group's chat"),
         ("/roster", "working group's chat"),
@@ -120,7 +122,9 @@ async def test_double_join_is_refused(harness: BotHarness) -> None:
 async def test_buttons_cannot_be_forged(harness: BotHarness, data: str, reason: str | None) -> None:
     await harness.command("/iam Constanța", DELEGATE)
     before = await snapshot(harness.db)
-    calls = await harness.send(callback(data, STRANGER))
+    # The data is on the message it is pressed on, in the presser's own chat: only the
+    # rules (or the shape of the data) can refuse it.
+    calls = await harness.send(callback(data, STRANGER, bot_message(STRANGER.private, data)))
     # Only the callback is answered (so the client stops spinning); nothing else happens.
     assert [c.method for c in calls] == ["answerCallbackQuery"]
     answer = calls[0].params
@@ -147,3 +151,34 @@ async def test_unexpected_errors_are_logged_and_apologised_for(
     assert "database on fire" not in texts[0] and "Traceback" not in texts[0]
     assert "database on fire" in caplog.text and "33000001" in caplog.text
     assert await snapshot(harness.db) == before
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["not on the message", "on a group message", "in someone else's chat", "no keyboard"],
+)
+async def test_buttons_count_only_where_they_were_drawn(harness: BotHarness, where: str) -> None:
+    """Finding 15: a registration button pressed on the bot's /roster message in a group
+    replaced that message with the registration keyboard."""
+    await link_chat(harness, CHAT, "smart-cities")
+    data = "reg:lang:tr"
+    message = {
+        "not on the message": bot_message(STRANGER.private, "reg:lang:el"),
+        "on a group message": bot_message(CHAT, data, text="Roster"),
+        "in someone else's chat": bot_message(DELEGATE.private, data),
+        "no keyboard": bot_message(STRANGER.private),
+    }[where]
+    before = await snapshot(harness.db)
+    calls = await harness.send(callback(data, STRANGER, message, CHAT))
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert "text" not in calls[0].params
+    assert await snapshot(harness.db) == before
+
+
+async def test_the_same_button_on_its_own_message_works(harness: BotHarness) -> None:
+    """The control for the test above: the same data, drawn where it is pressed."""
+    calls = await harness.send(
+        callback("reg:lang:tr", STRANGER, bot_message(STRANGER.private, "reg:lang:tr"))
+    )
+    edits = [c for c in calls if c.method == "editMessageText"]
+    assert len(edits) == 1 and "reg:cc:TR" in [d for _l, d in edits[0].buttons()]

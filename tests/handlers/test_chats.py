@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from sqlmodel import select
+from telegram import Update
 
+from storage import outbox
 from storage.models import Chat, OutboxMessage
 from storage.models import User as UserRow
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies
-from tests.fakes.updates import User, group, migrated, my_chat_member
+from tests.fakes.updates import User, command, group, migrated, my_chat_member
 
 OLD = group(-4001234567, "B40 Democracy", supergroup=False)
 NEW_ID = -1004001234567
@@ -58,7 +60,8 @@ async def test_outbox_waits_out_a_429_and_then_delivers(harness: BotHarness) -> 
     harness.telegram.rate_limit(retry_after=7, chat_id=SECRETARY.id)
     await harness.command("/iam Varna", DELEGATE)
     [message] = await _outbox(harness)
-    assert message.sent_at is None and message.attempts == 1 and message.failed_at is None
+    # Flood control uses up no attempt: it only makes that chat wait.
+    assert message.sent_at is None and message.attempts == 0 and message.failed_at is None
     assert 6 <= (message.not_before - message.created_at).total_seconds() <= 60
     # Not due yet: nothing is sent.
     assert await harness.app.outbox.deliver_due() == 0
@@ -70,6 +73,21 @@ async def test_outbox_waits_out_a_429_and_then_delivers(harness: BotHarness) -> 
     assert "Varna" in harness.telegram.texts(SECRETARY.id)[-1]
 
 
+async def test_a_429_pauses_only_that_chat(harness: BotHarness) -> None:
+    other = User(id=55_000_009, first_name="Iva", language_code="bg")
+    async with harness.db.transaction() as session:
+        for chat_id in (SECRETARY.id, other.id, SECRETARY.id):
+            await outbox.enqueue(session, chat_id=chat_id, kind=outbox.TEXT, params={"text": "x"})
+    harness.telegram.rate_limit(retry_after=30, chat_id=SECRETARY.id)
+    assert await harness.app.outbox.deliver_due() == 1
+    assert harness.telegram.texts(other.id) == ["x"]
+    # The secretary's first message met the 429; the second was not even tried.
+    assert len(harness.telegram.sent(SECRETARY.id)) == 1
+    waiting = [m for m in await _outbox(harness) if m.chat_id == SECRETARY.id]
+    assert [m.attempts for m in waiting] == [0, 0] and all(m.sent_at is None for m in waiting)
+    assert all(m.leased_until is None for m in waiting)
+
+
 async def test_outbox_gives_up_on_a_user_who_blocked_the_bot(harness: BotHarness) -> None:
     await make_delegate(harness, DELEGATE, "Durrës")
     harness.telegram.block(DELEGATE.id)
@@ -78,22 +96,55 @@ async def test_outbox_gives_up_on_a_user_who_blocked_the_bot(harness: BotHarness
         f"/coordinator {DELEGATE.id}", SECRETARY, group(-1007770001, "B40 Economy")
     )
     notices = [m for m in await _outbox(harness) if m.chat_id == DELEGATE.id]
+    assert notices[-1].kind == "group.coordinator"
     assert notices[-1].failed_at is not None and "blocked" in (notices[-1].error or "")
     async with harness.db.transaction() as session:
         row = await session.get(UserRow, DELEGATE.id)
         assert row is not None and row.blocked_at is not None
 
 
-async def test_outbox_follows_a_migrated_chat(harness: BotHarness) -> None:
-    from storage import outbox
+async def test_a_403_in_a_group_marks_the_group_not_the_sender(harness: BotHarness) -> None:
+    """Finding 6: a reply refused in a group marked its sender as having blocked the bot."""
+    chat = group(-1007770002, "B40 Smart Cities")
+    await link_chat(harness, chat, "smart-cities")
+    harness.telegram.fail(
+        "sendMessage", chat_id=chat.id, status=403, description="Forbidden: bot was kicked"
+    )
+    await harness.command("/roster", DELEGATE, chat)
+    async with harness.db.transaction() as session:
+        user = await session.get(UserRow, DELEGATE.id)
+        stored = await session.get(Chat, chat.id)
+    assert user is not None and user.blocked_at is None
+    assert stored is not None and stored.bot_is_member is False
 
+
+async def test_outbox_follows_a_migrated_chat(harness: BotHarness) -> None:
     harness.register(OLD)
     await link_chat(harness, OLD, "climate")
     harness.telegram.migrate(OLD.id, NEW_ID)
     async with harness.db.transaction() as session:
-        outbox.enqueue(session, chat_id=OLD.id, text="Session moved to Thursday.")
+        await outbox.enqueue(
+            session, chat_id=OLD.id, kind=outbox.TEXT, params={"text": "Session moved."}
+        )
     assert await harness.app.outbox.deliver_due() == 1
-    assert harness.telegram.texts(NEW_ID) == ["Session moved to Thursday."]
+    assert harness.telegram.texts(NEW_ID) == ["Session moved."]
     async with harness.db.transaction() as session:
         moved = await session.get(Chat, NEW_ID)
         assert moved is not None and moved.group_id is not None
+        assert await session.get(Chat, OLD.id) is None
+
+
+async def test_a_notice_speaks_the_language_its_reader_has_at_delivery(
+    harness: BotHarness,
+) -> None:
+    """Rendered when delivered: a secretary who switched to Turkish reads Turkish."""
+    await harness.command("/language en", SECRETARY)
+    # The claim is processed but its notice not yet delivered ...
+    await harness.app.process_update(
+        Update.de_json(command("/iam Varna", DELEGATE), harness.app.bot)
+    )
+    # ... when the secretary switches language; the notice goes out after that update.
+    await harness.command("/language tr", SECRETARY)
+    text = harness.telegram.texts(SECRETARY.id)[-1]
+    assert "Varna" in text and "/approve" in text
+    assert "New delegate request" not in text

@@ -82,7 +82,9 @@ async def _actor(session: AsyncSession, user_id: int) -> Actor:
     return await resolve_actor(session, user_id=user_id, bootstrap_secretariat={1}, today=TODAY)
 
 
-async def _claim(session: AsyncSession, user_id: int, city: str, role: DelegateRole) -> tuple[int, bool]:
+async def _claim(
+    session: AsyncSession, user_id: int, city: str, role: DelegateRole
+) -> tuple[int, bool]:
     found = await roster.find_city(session, city)
     claim, new = await delegates.claim_city(
         session, actor=await _actor(session, user_id), city=found, role=role, bootstrap={1}, now=NOW
@@ -259,19 +261,31 @@ async def test_applications(db: Database) -> None:
             await applications.apply(
                 session,
                 applicant=None,
-                bootstrap={1}, applicant_id=3, name="Ohrid", country_code="MK", timezone="UTC+2"
+                bootstrap={1},
+                applicant_id=3,
+                name="Ohrid",
+                country_code="MK",
+                timezone="UTC+2",
             )
         application = await applications.apply(
             session,
             applicant=None,
-            bootstrap={1}, applicant_id=3, name="Ohrid", country_code="mk", timezone="EUROPE/SKOPJE"
+            bootstrap={1},
+            applicant_id=3,
+            name="Ohrid",
+            country_code="mk",
+            timezone="EUROPE/SKOPJE",
         )
         assert (application.country_code, application.timezone) == ("MK", "Europe/Skopje")
         with pytest.raises(errors.AlreadyApplied):
             await applications.apply(
                 session,
                 applicant=None,
-                bootstrap={1}, applicant_id=4, name="OHRID", country_code="MK", timezone="Europe/Skopje"
+                bootstrap={1},
+                applicant_id=4,
+                name="OHRID",
+                country_code="MK",
+                timezone="Europe/Skopje",
             )
         _, city = await applications.decide(
             session, actor=SECRETARIAT, application_id=application.id or 0, admit=True, today=TODAY
