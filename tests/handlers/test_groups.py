@@ -1,0 +1,107 @@
+"""Working groups in chat: joining and leaving, the audit trail, proposals, notices."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from bot.application import build_application
+from storage import audit, outbox
+from storage.models import Chat, GroupMembership, OutboxMessage
+from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, settings_for
+from tests.fakes.telegram import FakeRequest, FakeTelegram
+from tests.fakes.updates import User, group, migrated
+
+CHAT = group(-1006660001, "B40 Smart Cities")
+MILA = User(id=66_100_001, first_name="Mila", language_code="en")
+PRESIDENT = User(id=66_100_002, first_name="Kiril", language_code="en")
+
+
+async def _memberships(harness: BotHarness) -> list[tuple[int, int]]:
+    async with harness.db.transaction() as session:
+        rows = (await session.exec(select(GroupMembership))).all()
+        return [(row.group_id, row.city_id) for row in rows]
+
+
+async def test_join_and_leave_change_the_roster_and_the_audit_log(harness: BotHarness) -> None:
+    await link_chat(harness, CHAT, "smart-cities")
+    await make_delegate(harness, MILA, "Skopje")
+    assert "joined" in replies(await harness.command("/join", MILA, CHAT))[0]
+    assert len(await _memberships(harness)) == 1
+    left = replies(await harness.command("/leave", MILA, CHAT))
+    assert left == [
+        "Skopje (North Macedonia) left <b>Smart Cities and Digital Transformation</b> "
+        "(smart-cities)."
+    ]
+    assert await _memberships(harness) == []
+    roster = replies(await harness.command("/roster", MILA, CHAT))[0]
+    assert "Skopje" not in roster and "no member cities yet" in roster
+    async with harness.db.transaction() as session:
+        trail = [(e.action, e.subject, e.details.get("city")) for e in await audit.entries(session)]
+    assert ("group.join", "smart-cities", "Skopje") in trail
+    assert ("group.leave", "smart-cities", "Skopje") in trail
+    assert trail.index(("group.join", "smart-cities", "Skopje")) < trail.index(
+        ("group.leave", "smart-cities", "Skopje")
+    )
+
+
+async def test_the_presidency_is_asked_when_the_secretariat_proposes(harness: BotHarness) -> None:
+    await make_delegate(harness, PRESIDENT, "Sofia", "mayor")
+    await harness.command("/presidency 2026 Sofia", SECRETARY)
+    await harness.command("/newgroup water Water and Energy", SECRETARY)
+    ask = harness.telegram.sent(PRESIDENT.id)[-1]
+    assert ask.text == (
+        "A new working group is proposed: <b>Water and Energy</b> (water). Confirm to create it."
+    )
+    confirm = [data for _label, data in ask.buttons() if data.startswith("ng:ok:")]
+    created = await harness.press(confirm[0], PRESIDENT, on=ask)
+    assert "is created" in replies(created, PRESIDENT.id)[-1]
+
+
+async def test_a_migrated_group_keeps_its_language_and_link(harness: BotHarness) -> None:
+    old = group(-4006660002, "B40 Economy", supergroup=False)
+    await link_chat(harness, old, "economy")
+    await harness.command("/language sq", SECRETARY, old)
+    await harness.send(migrated(old, -1004006660002, SECRETARY))
+    async with harness.db.transaction() as session:
+        moved = await session.get(Chat, -1004006660002)
+    assert moved is not None and moved.language == "sq" and moved.group_id is not None
+
+
+async def test_an_update_that_writes_a_notice_wakes_the_outbox(harness: BotHarness) -> None:
+    woken: list[bool] = []
+    harness.app.deps.outbox_written = lambda: woken.append(True)
+    await harness.command("/cities", MILA)
+    assert woken == []  # nothing owed, nobody woken
+    await harness.command("/iam Skopje", MILA)
+    assert woken == [True]
+
+
+async def test_the_outbox_job_delivers_by_itself(harness: BotHarness) -> None:
+    """The jobs run in this test: the repeating outbox job, not the test, sends the notice."""
+    telegram = FakeTelegram()
+    app = build_application(
+        settings_for(harness.db),
+        harness.db,
+        request=FakeRequest(telegram),
+        clock=lambda: datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
+        rate_limiter=True,
+        jobs=True,
+    )
+    async with harness.db.transaction() as session:
+        await outbox.enqueue(session, chat_id=MILA.id, kind=outbox.TEXT, params={"text": "Hi"})
+    async with app:
+        await app.start()
+        try:
+            for _ in range(40):
+                if telegram.texts(MILA.id):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await app.stop()
+    assert telegram.texts(MILA.id) == ["Hi"]
+    async with harness.db.transaction() as session:
+        [row] = (await session.exec(select(OutboxMessage))).all()
+    assert row.sent_at is not None
