@@ -10,7 +10,7 @@ flight at a crash is repeated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,28 +103,27 @@ def _due(now: datetime) -> Any:
     )
 
 
-async def lease(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    limit: int = 50,
-    skip_chats: Iterable[int] = (),
-) -> list[OutboxMessage]:
+async def lease(session: AsyncSession, *, now: datetime, limit: int = 50) -> list[OutboxMessage]:
     """Claim up to ``limit`` due messages for this worker until ``now + LEASE``."""
-    query = select(col(OutboxMessage.id)).where(*_due(now))
-    skip = list(skip_chats)
-    if skip:
-        query = query.where(col(OutboxMessage.chat_id).not_in(skip))
-    query = query.order_by(col(OutboxMessage.id)).limit(limit)
+    query = select(col(OutboxMessage.id)).where(*_due(now)).order_by(col(OutboxMessage.id))
+    query = query.limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Rows another worker is leasing right now are passed over, not waited for.
         query = query.with_for_update(skip_locked=True)
-    ids = list((await session.exec(query)).all())
+    candidates = list((await session.exec(query)).all())
+    if not candidates:
+        return []
+    # The lease is taken only where it is still free when the write happens: on SQLite the
+    # read above takes no lock, and another worker may have leased some of these since.
+    taken = await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(candidates), *_due(now))
+        .values(leased_until=now + LEASE)
+        .returning(col(OutboxMessage.id))
+    )
+    ids = list(taken.scalars().all())
     if not ids:
         return []
-    await session.exec(
-        update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(leased_until=now + LEASE)
-    )
     rows = await session.exec(
         select(OutboxMessage)
         .where(col(OutboxMessage.id).in_(ids))

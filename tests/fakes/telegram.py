@@ -68,6 +68,7 @@ class Failure:
 @dataclass
 class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # the HTTP status of each call, in order
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
     admins: set[tuple[int, int]] = field(default_factory=set)  # (chat_id, user_id)
     failures: list[Failure] = field(default_factory=list)
@@ -172,6 +173,11 @@ class FakeTelegram:
     # --- the API --------------------------------------------------------------------------------
 
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        status, body = self._handle(method, params)
+        self.statuses.append(status)
+        return status, body
+
+    def _handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.calls.append(Call(method, params))
         failure = self._failure_for(method, params)
         if failure is not None:
@@ -394,6 +400,7 @@ class FakeRequest(BaseRequest):
         if api_method == "getUpdates":
             status, body = 200, {"ok": True, "result": await self.telegram.get_updates(params)}
             self.telegram.calls.append(Call(api_method, params))
+            self.telegram.statuses.append(status)
         else:
             status, body = self.telegram.handle(api_method, params)
         return status, json.dumps(body).encode()
@@ -423,6 +430,7 @@ def http_app(telegram: FakeTelegram) -> Any:
                 params[key] = json.loads(value) if value[:1] in ("{", "[") else value
         if method == "getUpdates":
             telegram.calls.append(Call(method, params))
+            telegram.statuses.append(200)
             return JSONResponse({"ok": True, "result": await telegram.get_updates(params)})
         status, body = telegram.handle(method, params)
         return JSONResponse(body, status_code=status)

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import applications, audit, delegates, errors, groups, presidency, roster, updates
+from handlers.context import Deps
+from storage import (
+    applications,
+    audit,
+    delegates,
+    errors,
+    groups,
+    presidency,
+    roster,
+    updates,
+    users,
+)
 from storage.db import Database, async_url
-from storage.models import AuditEntry, City, Delegate, DelegateRole, OutboxMessage
+from storage.models import (
+    AuditEntry,
+    City,
+    Delegate,
+    DelegateRole,
+    OutboxMessage,
+    ProcessedUpdate,
+    User,
+)
 from storage.roles import Actor, resolve_actor
 from tests.conftest import DATA, seed_cities
 
@@ -302,9 +323,9 @@ async def test_instants_are_utc_on_every_backend(db: Database) -> None:
     assert row.not_before == datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
     assert row.not_before.utcoffset() == timedelta(0)
     assert row.chat_id == 2**62  # Telegram ids are 64-bit
-    with pytest.raises(Exception, match="naive"):
+    with pytest.raises(StatementError, match="naive datetime"):
         async with db.transaction() as session:
-            session.add(OutboxMessage(chat_id=1, text="x", not_before=datetime(2026, 1, 1)))  # noqa: DTZ001
+            session.add(OutboxMessage(chat_id=1, kind="text", not_before=datetime(2026, 1, 1)))  # noqa: DTZ001
 
 
 async def test_update_ids_are_claimed_once(db: Database) -> None:
@@ -337,3 +358,76 @@ def test_the_right_async_driver_is_chosen() -> None:
     assert async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
     with pytest.raises(ValueError, match="unsupported"):
         async_url("mysql://h/d")
+
+
+async def test_forgetting_old_update_ids_keeps_the_recent_ones(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        for update_id, age in (
+            (1, timedelta(hours=72)),
+            (2, timedelta(hours=47)),
+            (3, timedelta(0)),
+        ):
+            session.add(ProcessedUpdate(update_id=update_id, processed_at=now - age))
+    async with db.transaction() as session:
+        assert await updates.forget_old(session) == 1
+    async with db.transaction() as session:
+        kept = sorted(row.update_id for row in (await session.exec(select(ProcessedUpdate))).all())
+    assert kept == [2, 3]
+
+
+async def test_a_users_names_follow_telegram(db: Database) -> None:
+    async with db.transaction() as session:
+        await users.touch_user(
+            session,
+            existing=None,
+            telegram_id=5,
+            full_name="Ana Horvat",
+            username="ana",
+            telegram_language="hr",
+        )
+    async with db.transaction() as session:
+        row = await session.get(User, 5)
+        await users.touch_user(
+            session,
+            existing=row,
+            telegram_id=5,
+            full_name="Ana Kovač",
+            username=None,
+            telegram_language="sl",
+        )
+    async with db.transaction() as session:
+        row = await session.get(User, 5)
+    assert row is not None
+    assert (row.full_name, row.username, row.telegram_language) == ("Ana Kovač", None, "sl")
+
+
+@pytest.mark.parametrize(
+    ("instant", "zone", "expected"),
+    [
+        # 22:30 UTC on New Year's Eve is already 1 January in Istanbul (+3), not in Belgrade (+1).
+        (datetime(2026, 12, 31, 22, 30, tzinfo=UTC), "Europe/Istanbul", date(2027, 1, 1)),
+        (datetime(2026, 12, 31, 22, 30, tzinfo=UTC), "Europe/Belgrade", date(2026, 12, 31)),
+        (datetime(2026, 12, 31, 22, 30, tzinfo=UTC), "Europe/Athens", date(2027, 1, 1)),
+    ],
+)
+def test_the_networks_date_is_the_date_in_its_zone(
+    instant: datetime, zone: str, expected: date
+) -> None:
+    deps = Deps(db=None, reference_zone=zone, clock=lambda: instant)  # type: ignore[arg-type]
+    assert deps.today() == expected
+
+
+async def test_the_migrations_build_exactly_the_models(db: Database) -> None:
+    """A model changed without a migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    def differences(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    async with db.engine.connect() as connection:
+        diff = await connection.run_sync(differences)
+    assert diff == []

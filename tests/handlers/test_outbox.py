@@ -1,0 +1,92 @@
+"""The outbox under flood control, with two workers, and after a crash mid-delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from handlers.outbox import OutboxWorker
+from storage import outbox
+from storage.db import Database
+from storage.models import OutboxMessage
+from tests.conftest import Clock, running_bot
+from tests.fakes.telegram import FakeTelegram
+
+CHATS = [90_000_000 + n for n in range(10)]
+
+
+async def _enqueue(db: Database, count: int) -> list[str]:
+    texts = [f"notice {n}" for n in range(count)]
+    async with db.transaction() as session:
+        await outbox.enqueue_many(
+            session,
+            [
+                outbox.Entry(CHATS[n % len(CHATS)], outbox.TEXT, {"text": text})
+                for n, text in enumerate(texts)
+            ],
+        )
+    return texts
+
+
+async def _rows(db: Database) -> list[OutboxMessage]:
+    async with db.transaction() as session:
+        return list((await session.exec(select(OutboxMessage))).all())
+
+
+def _delivered(telegram: FakeTelegram) -> Counter[str]:
+    """Texts that Telegram accepted (a call answered 429 delivered nothing)."""
+    return Counter(
+        call.text
+        for call, status in zip(telegram.calls, telegram.statuses, strict=True)
+        if call.method == "sendMessage" and status == 200
+    )
+
+
+async def test_a_429_storm_delays_but_loses_nothing(db: Database, clock: Clock) -> None:
+    """With python-telegram-bot's rate limiter on, as in production."""
+    async with running_bot(db, clock, rate_limiter=True, seed=False) as harness:
+        texts = await _enqueue(db, 30)
+        harness.telegram.rate_limit(retry_after=1, times=12)
+        for _ in range(60):
+            await harness.app.outbox.deliver_due()
+            if all(row.sent_at for row in await _rows(db)):
+                break
+            await asyncio.sleep(0.2)
+        delivered = _delivered(harness.telegram)
+        rows = await _rows(db)
+    assert delivered == Counter(texts)  # every one, exactly once
+    assert all(row.attempts == 0 and row.failed_at is None for row in rows)
+    assert sum(status == 429 for status in harness.telegram.statuses) == 12
+
+
+async def test_two_workers_never_send_one_message_twice(db: Database, clock: Clock) -> None:
+    async with running_bot(db, clock, seed=False) as harness:
+        texts = await _enqueue(db, 120)
+        other_db = Database(db.url)
+        try:
+            first = OutboxWorker(harness.app.bot, db, batch_size=7)
+            second = OutboxWorker(harness.app.bot, other_db, batch_size=7)
+            sent = await asyncio.gather(first.deliver_due(), second.deliver_due())
+        finally:
+            await other_db.dispose()
+    assert sum(sent) == 120  # between them, each message once
+    assert _delivered(harness.telegram) == Counter(texts)
+
+
+async def test_a_message_leased_by_a_worker_that_died_is_sent_once_its_lease_runs_out(
+    db: Database, clock: Clock
+) -> None:
+    async with running_bot(db, clock, seed=False) as harness:
+        await _enqueue(db, 1)
+        now = datetime.now(UTC)
+        async with db.transaction() as session:
+            leased = await outbox.lease(session, now=now)  # ... and then the process died
+        assert len(leased) == 1
+        too_soon = OutboxWorker(harness.app.bot, db, clock=lambda: now + timedelta(seconds=30))
+        assert await too_soon.deliver_due() == 0
+        later = OutboxWorker(harness.app.bot, db, clock=lambda: now + outbox.LEASE * 2)
+        assert await later.deliver_due() == 1
+    assert _delivered(harness.telegram) == Counter(["notice 0"])
