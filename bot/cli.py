@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 
 from bot.application import B40Application, build_application
 from bot.http import WEBHOOK_PATH, create_http_app, webhook_secret
@@ -43,8 +43,8 @@ from storage.types import utcnow
 
 log = logging.getLogger("bot")
 
-# While Telegram is unreachable, this often at most the bot asks whether it is back. Longer than
-# PTB's longest pause between two failed polls (30 s), so a quiet spell means polling works.
+# While polling fails, how often the bot checks whether Telegram is back: longer than PTB's longest
+# pause between two failed polls (30 s), so a spell without a failure means polling works again.
 RECOVERY_CHECK_SECONDS = 45.0
 
 
@@ -235,7 +235,8 @@ def telegram_fault(settings: Settings, exc: TelegramError) -> StartupFault:
             f"Telegram rejected B40_BOT_TOKEN: it is wrong or was revoked{hint}\n"
             "  ask @BotFather on Telegram for the current token (/mybots → API Token)"
         )
-    if isinstance(exc, NetworkError):
+    # PTB counts Telegram's "400 Bad Request" as a NetworkError: it is an answer, though.
+    if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
         reason = "timed out" if isinstance(exc, TimedOut) else exc.message.removeprefix("httpx.")
         if custom_api:
             return StartupFault(
@@ -246,7 +247,10 @@ def telegram_fault(settings: Settings, exc: TelegramError) -> StartupFault:
             f"cannot reach Telegram: {reason}\n"
             "  check this machine's internet connection (and proxy), then start the bot again"
         )
-    return StartupFault(f"{where} refused to start the bot: {exc.message}")
+    return StartupFault(
+        f"{where} refused to start the bot: {exc.message}\n"
+        "  correct what it names (`b40-bot --debug run` logs every request and answer)"
+    )
 
 
 class PollingHealth:
@@ -278,7 +282,7 @@ class PollingHealth:
             log.debug("polling failed again: %s", message)
             return
         self.lost.set()
-        if isinstance(error, NetworkError):
+        if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
             log.warning("lost Telegram (%s); retrying quietly until it is back", message)
         else:
             log.error("Telegram refused getUpdates (%s); retrying quietly", message)

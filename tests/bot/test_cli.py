@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
-from telegram.error import Conflict, NetworkError
+from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
 
 from bot.cli import PollingHealth, main
 from bot.settings import Settings
@@ -333,6 +333,20 @@ def test_a_token_telegram_rejects_says_to_ask_botfather(
     assert TOKEN not in caplog.text and "<hidden>" in caplog.text
 
 
+def test_any_other_refusal_at_start_is_passed_on(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("B40_BOT_TOKEN", TOKEN)
+    with FakeBotApi(400, "Bad Request: bot is not allowed here") as api:
+        env.setenv("B40_TELEGRAM_API_URL", api.url)
+        code, out, err = cli(capsys, "run")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"the Bot API at {api.url} refused to start the bot: Bot is not allowed here\n"
+        "  correct what it names (`b40-bot --debug run` logs every request and answer)\n"
+    )
+
+
 def test_an_unreachable_bot_api_is_a_clear_error(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -619,22 +633,23 @@ async def test_an_outage_is_logged_once_however_often_polling_retries(
     assert TOKEN not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [Conflict("terminated by other getUpdates request"), BadRequest("Bad Request: wrong offset")],
+)
 async def test_a_refusal_that_is_not_the_network_is_an_error_logged_once(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, refusal: TelegramError
 ) -> None:
     async def probe() -> None:
         pass
 
     health = PollingHealth(probe)
     for _ in range(3):
-        health.failed(Conflict("terminated by other getUpdates request"))
+        health.failed(refusal)
     assert polling_log(caplog) == [
-        (
-            logging.ERROR,
-            "Telegram refused getUpdates (terminated by other getUpdates request); "
-            "retrying quietly",
-        )
+        (logging.ERROR, f"Telegram refused getUpdates ({refusal.message}); retrying quietly")
     ]
+    assert refusal.message in ("terminated by other getUpdates request", "Wrong offset")
 
 
 async def test_the_watcher_notices_the_end_of_an_outage_by_itself(
