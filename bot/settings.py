@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from locales import SUPPORTED_LANGUAGES, normalize_language
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
-# Tokens people paste from examples instead of their own.
-_PLACEHOLDER_TOKENS = {"changeme", "change-me", "your-token", "token", "123456:abc", "xxx"}
+# Tokens people paste from examples instead of their own (the README's among them).
+_PLACEHOLDER_TOKENS = {
+    "changeme",
+    "change-me",
+    "your-token",
+    "token",
+    "123456:abc",
+    "xxx",
+    "123456789:aa...",
+    "123456789:aae…",
+}
+# The shape of every token @BotFather hands out: the bot's id, a colon, a long secret.
+TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")
+ASK_BOTFATHER = (
+    "ask @BotFather on Telegram for your bot's token (/mybots, or /newbot for a new bot)"
+)
+DATABASE_EXAMPLES = "use sqlite:///b40.db (a file) or postgresql://user:password@host:5432/b40"
 
 
 class MissingTokenError(RuntimeError):
@@ -74,15 +93,72 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        # .env.example leaves `B40_BOT_TOKEN=` empty: that is "not set yet", not a bad token.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The messages never quote the value: it may be a real token with a typo in it.
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if token.lower() in _PLACEHOLDER_TOKENS:
+            raise ValueError(
+                f"this is the placeholder from an example, not a token;\n  {ASK_BOTFATHER}"
+            )
+        if not TOKEN_SHAPE.fullmatch(token):
+            raise ValueError(
+                "this does not look like a token from @BotFather "
+                "(digits, a colon, then 30 or more letters, digits, - or _);\n  " + ASK_BOTFATHER
+            )
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        # The value is not quoted: a token pasted into the URL would be printed.
+        if not _is_http_url(value):
+            raise ValueError(
+                "not an http:// or https:// URL; leave it unset for Telegram itself, "
+                "or give a Bot API server such as http://127.0.0.1:8081/bot"
+            )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError(
+                f"{value!r} is not an http:// or https:// URL, e.g. https://b40.example.org"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        # The value is not quoted: it may hold a password.
+        try:
+            backend = make_url(value).get_backend_name()
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a database URL; {DATABASE_EXAMPLES}") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"{backend} is not supported; {DATABASE_EXAMPLES}")
+        return value
+
     @model_validator(mode="after")
-    def _check_token(self) -> Settings:
-        if self.bot_token is not None:
-            token = self.bot_token.get_secret_value().strip()
-            if not token or token.lower() in _PLACEHOLDER_TOKENS or ":" not in token:
-                raise ValueError(
-                    "B40_BOT_TOKEN does not look like a token from @BotFather "
-                    "(it has the form 123456789:AA...)"
-                )
+    def _webhook_needs_https(self) -> Settings:
+        if self.webhook and urlsplit(self.public_url or "").scheme != "https":
+            raise ValueError(
+                "B40_WEBHOOK=true needs B40_PUBLIC_URL to be the bot's https:// address "
+                "(Telegram only calls https webhooks);\n"
+                "  set B40_PUBLIC_URL=https://your.domain, or unset B40_WEBHOOK to poll instead"
+            )
         return self
 
     @property
@@ -96,4 +172,12 @@ class Settings(BaseSettings):
                 "  export B40_BOT_TOKEN=123456789:AA...   (or put it in a .env file)\n"
                 "and run `b40-bot run` again."
             )
-        return self.bot_token.get_secret_value().strip()
+        return self.bot_token.get_secret_value()
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

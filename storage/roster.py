@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -46,14 +47,22 @@ def clean_city_name(name: str) -> str:
 
 _ENGLISH = Locale("en")
 
+# Babel (CLDR) names two-letter regions that are not countries of ISO 3166-1: groupings (EU, EZ,
+# UN), private-use and pseudo codes (QO, XA, XB, ZZ) and codes ISO only reserves for places that
+# belong to a country (AC, CP, CQ, DG, EA, IC, TA). Only XK, Kosovo's user-assigned code, stays.
+_NOT_COUNTRIES = frozenset(
+    {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
+)
+
 
 def check_country(code: str) -> str:
-    """An ISO 3166 alpha-2 code Babel knows (``XK`` for Kosovo included)."""
+    """An ISO 3166-1 alpha-2 country code (``XK`` for Kosovo included)."""
     code = code.strip().upper()
     if (
         len(code) != 2
         or not code.isascii()
         or not code.isalpha()
+        or code in _NOT_COUNTRIES
         or code not in _ENGLISH.territories
     ):
         raise errors.UnknownCountry(code=code[:8])
@@ -170,14 +179,16 @@ _FALSE = {"false", "no", "0", "n", ""}
 
 def parse_cities_csv(text: str) -> list[CityRow]:
     """Rows of ``name,country,timezone[,founding]``; the first bad row raises InvalidImport."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     rows: list[CityRow] = []
     header_seen = False
     seen: dict[tuple[str, str], int] = {}
-    for record in reader:
-        line = reader.line_num
+    for line, record in _records(text):
         if not record or all(not cell.strip() for cell in record):
             continue
+        if any("\0" in cell for cell in record):
+            raise errors.InvalidImport(
+                line=line, reason="a NUL byte (a binary file, or a spreadsheet not saved as CSV?)"
+            )
         cells = [cell.strip() for cell in record]
         if not header_seen:
             header_seen = True
@@ -222,10 +233,33 @@ def parse_cities_csv(text: str) -> list[CityRow]:
     return rows
 
 
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, record) of a CSV text; what the csv module cannot read is an InvalidImport."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # Python refuses fields over 131,072 characters: no city file has them.
+            line = reader.line_num
+            if "field larger than field limit" in str(exc):
+                reason = f"a field is longer than {csv.field_size_limit():,} characters"
+            else:
+                reason = f"not CSV ({exc})"
+            raise errors.InvalidImport(line=line, reason=reason) from None
+        yield reader.line_num, record
+
+
 async def import_cities(
     session: AsyncSession, rows: list[CityRow], *, today: date, actor_id: int | None = None
 ) -> ImportResult:
-    """Adds new cities and updates changed ones; the same file twice changes nothing."""
+    """Adds new cities and updates changed ones; the same file twice changes nothing.
+
+    A row names a stored city when its name has the same search key (``BELGRADE`` is
+    Belgrade): the city keeps its stored spelling, only its time zone and founding change.
+    """
     existing = {(c.country_code, c.search_key): c for c in await list_cities(session)}
     added = updated = unchanged = 0
     for row in rows:
@@ -241,10 +275,10 @@ async def import_cities(
                 actor_id=actor_id,
             )
             added += 1
-        elif (city.name, city.timezone, city.founding) != (row.name, row.timezone, row.founding):
-            city.name, city.timezone, city.founding = row.name, row.timezone, row.founding
+        elif (city.timezone, city.founding) != (row.timezone, row.founding):
+            city.timezone, city.founding = row.timezone, row.founding
             session.add(city)
-            audit.record(session, actor_id=actor_id, action="city.update", subject=row.name)
+            audit.record(session, actor_id=actor_id, action="city.update", subject=city.name)
             updated += 1
         else:
             unchanged += 1
