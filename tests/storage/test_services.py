@@ -356,6 +356,9 @@ async def test_a_failed_unit_of_work_leaves_nothing(db: Database) -> None:
 def test_the_right_async_driver_is_chosen() -> None:
     assert async_url("sqlite:///b40.db") == "sqlite+aiosqlite:///b40.db"
     assert async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
+    assert (
+        async_url("postgresql://u@h/d?sslmode=require") == "postgresql+asyncpg://u@h/d?ssl=require"
+    )
     with pytest.raises(ValueError, match="unsupported"):
         async_url("mysql://h/d")
 
