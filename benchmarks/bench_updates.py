@@ -5,11 +5,14 @@ Run from the project root::
     .venv/bin/python -m benchmarks.bench_updates [--updates N] [--rounds R]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
-Three scenarios, interleaved round by round (the machine is shared and noisy):
+Four scenarios, interleaved round by round (the machine is shared and noisy):
 
 * ``echo``: a bare python-telegram-bot echo bot (one MessageHandler, reply_text), the baseline;
 * ``roster``: ``/roster`` in a working group's chat with six member cities and their delegates;
-* ``join/leave``: an approved delegate's ``/join`` and ``/leave`` alternating in that chat.
+* ``join/leave``: an approved delegate's ``/join`` and ``/leave`` alternating in that chat;
+* ``chatter``: plain messages in that chat, which no handler takes (no reply, no SQL).
+
+Each scenario of the bot also counts the SQL statements one update costs.
 
 Every update goes through ``Application.process_update`` inside ``async with app:``; the
 rate limiter is off for both bots so Telegram's 30 messages/s does not cap either. Every
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
@@ -43,7 +47,7 @@ from storage.db import Database
 from storage.types import utcnow
 from tests.conftest import SECRETARY, BotHarness, Clock, link_chat, make_delegate, seed_cities
 from tests.fakes.telegram import BOT_TOKEN, Call, FakeRequest, FakeTelegram
-from tests.fakes.updates import User, command, group
+from tests.fakes.updates import User, command, group, message
 
 CHAT = group(-1001000000042, "B40 Climate Action")
 GROUP_SLUG = "climate"
@@ -118,6 +122,9 @@ class Scenario:
     check_reply: Callable[[dict[str, Any], Call], str | None]
     counter: int = 0
     rates: list[float] = field(default_factory=list)
+    replies_expected: bool = True
+    statements: list[float] = field(default_factory=list)  # SQL statements per update
+    db: Database | None = None
 
     def updates(self, n: int) -> list[dict[str, Any]]:
         batch = [self.make_update(self.counter + i) for i in range(n)]
@@ -131,10 +138,20 @@ class Scenario:
         refused_before = len(self.telegram.refused)
         bot = self.app.bot
         process = self.app.process_update
+        executed = [0]
+
+        def count(*_args: Any) -> None:
+            executed[0] += 1
+
+        if self.db is not None:
+            event.listen(self.db.engine.sync_engine, "before_cursor_execute", count)
         start = time.perf_counter()
         for data in batch:
             await process(Update.de_json(data, bot))
         elapsed = time.perf_counter() - start
+        if self.db is not None:
+            event.remove(self.db.engine.sync_engine, "before_cursor_execute", count)
+            self.statements.append(executed[0] / n)
         self._check(batch, refused_before)
         self.telegram.calls.clear()
         return n / elapsed
@@ -146,6 +163,10 @@ class Scenario:
                 f"{self.name}: the fake refused {len(refused)} replies: {refused[0]}"
             )
         sent = [c for c in self.telegram.calls if c.method == "sendMessage"]
+        if not self.replies_expected:
+            if sent:
+                raise BenchmarkFailure(f"{self.name}: the bot answered chatter: {sent[0].text!r}")
+            return
         if len(sent) != len(batch):
             raise BenchmarkFailure(
                 f"{self.name}: {len(batch)} updates but {len(sent)} sendMessage calls"
@@ -190,7 +211,7 @@ def roster_scenario(harness: BotHarness) -> Scenario:
             return f"the roster lacks {missing or 'the group name'}"
         return _in_chat(reply)
 
-    return Scenario("roster", harness.app, harness.telegram, make, check)
+    return Scenario("roster", harness.app, harness.telegram, make, check, db=harness.db)
 
 
 def join_leave_scenario(harness: BotHarness) -> Scenario:
@@ -206,7 +227,28 @@ def join_leave_scenario(harness: BotHarness) -> Scenario:
             return f"expected “{city} … {word} …”"
         return _in_chat(reply)
 
-    return Scenario("join/leave", harness.app, harness.telegram, make, check)
+    return Scenario("join/leave", harness.app, harness.telegram, make, check, db=harness.db)
+
+
+def chatter_scenario(harness: BotHarness) -> Scenario:
+    """People talking in the group: no handler takes it, so no database is touched."""
+
+    def make(i: int) -> dict[str, Any]:
+        user = MEMBERS[i % len(MEMBERS)][0]
+        return message(f"good morning, colleagues ({i})", user, CHAT)
+
+    def check(_update: dict[str, Any], _reply: Call) -> str | None:
+        return "chatter got a reply"
+
+    return Scenario(
+        "chatter",
+        harness.app,
+        harness.telegram,
+        make,
+        check,
+        replies_expected=False,
+        db=harness.db,
+    )
 
 
 # --- the bots ----------------------------------------------------------------------------------
@@ -253,7 +295,7 @@ def report(scenarios: dict[str, Scenario], n: int, rounds: int, database: str) -
     print()
     print(f"updates per second, {n} updates per scenario per round, {rounds} rounds, {database}")
     header = f"{'scenario':<12} {'median':>8} {'min':>8} {'max':>8} {'ms/upd':>7}  {'of echo':>7}"
-    header += f"  {'per-round ratio':>15}"
+    header += f"  {'per-round ratio':>15}  {'SQL/upd':>7}"
     print(header)
     print("-" * len(header))
     for name, scenario in scenarios.items():
@@ -262,17 +304,20 @@ def report(scenarios: dict[str, Scenario], n: int, rounds: int, database: str) -
         ratio = median / echo_median
         paired = [r / e for r, e in zip(rates, echo_rates, strict=True)]
         spread = "" if name == "echo" else f"{min(paired):.2f}–{max(paired):.2f}"
+        statements = f"{max(scenario.statements):.1f}" if scenario.statements else "-"
         print(
             f"{name:<12} {median:>8.0f} {min(rates):>8.0f} {max(rates):>8.0f} {1000 / median:>7.2f}"
-            f"  {ratio:>7.2f}  {spread:>15}"
+            f"  {ratio:>7.2f}  {spread:>15}  {statements:>7}"
         )
     print()
-    for name in ("roster", "join/leave"):
-        median = statistics.median(scenarios[name].rates)
-        print(f"{name}: {median:.0f} upd/s ({median / echo_median:.2f} of echo)")
     roster_ratio = statistics.median(scenarios["roster"].rates) / echo_median
-    verdict = "met" if roster_ratio >= 0.5 else "NOT met"
-    print(f"goal (roster at least 0.5 of echo): {verdict}")
+    budgets = {"roster": 4, "join/leave": 6, "chatter": 0}
+    for name, budget in budgets.items():
+        worst = max(scenarios[name].statements)
+        verdict = "met" if worst <= budget else "NOT met"
+        print(f"budget ({name} at most {budget} SQL statements per update): {worst:.1f}, {verdict}")
+    verdict = "met" if roster_ratio >= 0.15 else "NOT met"
+    print(f"aim (roster at least 0.15 of echo): {roster_ratio:.2f}, {verdict}")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -304,6 +349,7 @@ async def bench(n: int, rounds: int, warmup: int, database_url: str | None) -> i
                     "echo": echo_scenario(echo_app, echo_telegram),
                     "roster": roster_scenario(harness),
                     "join/leave": join_leave_scenario(harness),
+                    "chatter": chatter_scenario(harness),
                 }
                 for scenario in scenarios.values():
                     await scenario.run(warmup)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, chats, delegates, errors, outbox, presidency, secretariat
@@ -127,10 +127,13 @@ async def join(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> C
 
 async def leave(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> City:
     city = actor.approved_city()
-    membership = await session.get(GroupMembership, (group.id, city.id))
-    if membership is None:
+    removed = await session.exec(
+        delete(GroupMembership).where(
+            col(GroupMembership.group_id) == group.id, col(GroupMembership.city_id) == city.id
+        )
+    )
+    if removed.rowcount != 1:
         raise errors.NotInGroup(city=city.name, group=group.name)
-    await session.delete(membership)
     audit.record(
         session, actor_id=actor.user_id, action="group.leave", subject=group.slug, city=city.name
     )
