@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, snapshot
+from tests.conftest import (
+    SECRETARY,
+    BotHarness,
+    approve_button,
+    link_chat,
+    make_delegate,
+    replies,
+    snapshot,
+)
 from tests.fakes.updates import User, bot_message, callback, group
 
 STRANGER = User(id=33_000_001, first_name="Mallory", language_code="en")
@@ -84,10 +92,24 @@ async def test_linked_chat_refusals(harness: BotHarness) -> None:
     await link_chat(harness, CHAT, "smart-cities")
     await refused(harness, "/join", STRANGER, CHAT, expect="not a delegate")
     await harness.command("/iam Constanța", DELEGATE)
-    # Pending, not yet approved: Romanian, the delegate's Telegram language once translated.
-    await refused(harness, "/leave", DELEGATE, CHAT, expect="Constanța")
-    await harness.command(f"/approve {DELEGATE.id}", SECRETARY)
-    await refused(harness, "/leave", DELEGATE, CHAT, expect="Constanța")
+    await harness.command("/language en", SECRETARY, CHAT)
+    # Pending, not yet approved: the refusal says so, not that the city is not a member.
+    await refused(
+        harness,
+        "/leave",
+        DELEGATE,
+        CHAT,
+        expect="your request to represent constanța is still waiting for the secretariat",
+    )
+    notice, approve = approve_button(harness, DELEGATE.id)
+    await harness.press(approve, SECRETARY, on=notice)
+    await refused(
+        harness,
+        "/leave",
+        DELEGATE,
+        CHAT,
+        expect="constanța is not a member of smart cities and digital transformation",
+    )
     await refused(harness, "/coordinator 999", SECRETARY, CHAT, expect="999")
     await refused(harness, "/coordinator abc", SECRETARY, CHAT, expect="/coordinator")
     await refused(
@@ -116,6 +138,9 @@ async def test_double_join_is_refused(harness: BotHarness) -> None:
         ("reg:role:1:emperor", None),
         ("nonsense", None),
         ("dlg:ok:1; DROP TABLE city", None),
+        # Finding 8: an id past 64 bits was "something went wrong" and an error log.
+        ("dlg:ok:99999999999999999999", None),
+        ("app:ok:99999999999999999999", None),
         ("", None),
     ],
 )
@@ -182,3 +207,20 @@ async def test_the_same_button_on_its_own_message_works(harness: BotHarness) -> 
     )
     edits = [c for c in calls if c.method == "editMessageText"]
     assert len(edits) == 1 and "reg:cc:TR" in [d for _l, d in edits[0].buttons()]
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        # Finding 16: ids that cannot be Telegram users were stored, and every notice failed.
+        ("/secretariat add 0", "0 is not a telegram user id"),
+        ("/secretariat add 9223372036854775807", "9223372036854775807 is not a telegram user id"),
+        ("/secretariat add 99999999999999999999", "is not a telegram user id"),
+        # Finding 16: a year outside the network's life said "overlaps another".
+        ("/presidency 2020 Sofia", "2020 cannot be a term of the network: give a year from 2021"),
+        ("/approve 99999999999", "/approve &lt;number&gt;"),
+    ],
+)
+async def test_secretariat_refusals(harness: BotHarness, text: str, expect: str) -> None:
+    await harness.command("/language en", SECRETARY)
+    await refused(harness, text, SECRETARY, expect=expect)

@@ -270,3 +270,32 @@ async def test_starting_as_b40_bot_run_does_publishes_the_menu_in_every_language
 
 def _commands(value: Any) -> list[dict[str, str]]:
     return json.loads(value) if isinstance(value, str) else list(value)
+
+
+@sqlite_only
+async def test_telegram_is_asked_before_the_write_lock_is_taken(harness: BotHarness) -> None:
+    """Finding 10: /language in a group called getChatMember while holding SQLite's lock."""
+    await link_chat(harness, CHAT, "climate")
+    newcomer = User(id=77_000_009, first_name="Nova", language_code="en")  # a first write
+    path = make_url(harness.db.url).database
+    assert path is not None
+    free: list[bool] = []
+    answer = harness.telegram.api_getChatMember
+
+    def while_telegram_answers(params: dict[str, Any]) -> dict[str, Any]:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the bot holds the lock
+            other.execute("ROLLBACK")
+            free.append(True)
+        except sqlite3.OperationalError:
+            free.append(False)
+        finally:
+            other.close()
+        return answer(params)
+
+    harness.telegram.api_getChatMember = while_telegram_answers  # type: ignore[method-assign]
+    harness.telegram.admins.add((CHAT.id, newcomer.id))
+    texts = replies(await harness.command("/language sl", newcomer, CHAT))
+    assert free == [True]
+    assert texts == ["Odslej v tem klepetu pišem v jeziku: Slovenščina."]
