@@ -422,7 +422,7 @@ def _add(planes: list[int], mask: int, weight: int) -> None:
         if weight & 1:
             carry, level = mask, position
             while carry:
-                if level == len(planes):
+                while level >= len(planes):
                     planes.append(0)
                 plane = planes[level]
                 planes[level] = plane ^ carry
