@@ -179,6 +179,24 @@ def test_working_hours_across_the_switch_nights() -> None:
     )
 
 
+def test_hours_off_the_quarter_hour_round_inwards() -> None:
+    # 09:10-16:50 in Belgrade (+1): the grid's first start is 09:15 (08:15 UTC), the last end
+    # 16:45 (15:45 UTC); 7 h 30 min fits exactly there and 7 h 45 min nowhere.
+    odd = PlanningCity(
+        3, "Belgrade", "RS", "Europe/Belgrade", WorkingHours(time(9, 10), time(16, 50))
+    )
+    fits = best([odd], date(2026, 1, 12), timedelta(hours=7, minutes=30))
+    assert (fits.start, fits.end) == (utc(2026, 1, 12, 8, 15), utc(2026, 1, 12, 15, 45))
+    longer = plan(
+        [odd],
+        start=date(2026, 1, 12),
+        end=date(2026, 1, 12),
+        duration=timedelta(hours=7, minutes=45),
+        now=LONG_AGO,
+    )
+    assert longer == []
+
+
 def test_the_window_is_days_of_the_reference_zone() -> None:
     # 12 January in İstanbul is 11 Jan 21:00 to 12 Jan 21:00 UTC; the only Belgrade hours in it
     # are Monday's. In Pacific time the same date starts at 08:00 UTC, too late for the first
@@ -593,12 +611,12 @@ REFERENCE_ZONES = ["Europe/Istanbul", "Europe/Athens", "Europe/Belgrade", "UTC"]
 
 @st.composite
 def hours(draw: st.DrawFn) -> WorkingHours:
-    opens = draw(st.integers(min_value=6 * 4, max_value=12 * 4))
-    closes = draw(st.integers(min_value=opens + 1, max_value=21 * 4))
+    # Mostly on the quarter hour, as people keep them; sometimes not, to test the rounding.
+    minute = st.one_of(st.sampled_from([0, 15, 30, 45]), st.integers(0, 59))
+    opens = draw(st.integers(min_value=6, max_value=12)) * 60 + draw(minute)
+    closes = draw(st.integers(min_value=opens // 60 + 1, max_value=21)) * 60 + draw(minute)
     weekdays = draw(st.frozensets(st.integers(0, 6), min_size=1))
-    return WorkingHours(
-        time(opens // 4, opens % 4 * 15), time(closes // 4, closes % 4 * 15), weekdays
-    )
+    return WorkingHours(time(opens // 60, opens % 60), time(closes // 60, closes % 60), weekdays)
 
 
 @dataclass(frozen=True)
