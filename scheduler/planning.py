@@ -220,38 +220,20 @@ def plan(
         if open_starts:
             remaining[day] = (lo, open_starts)
 
-    picks: list[tuple[tuple[int, int, int, int], int]] = []
-    while len(picks) < limit and remaining:
-        best_of_days = []
-        for day, (lo, open_starts) in remaining.items():
-            best_of_days.append((ranking.best(lo, open_starts), day))
-        best_of_days.sort()
-        for score, day in best_of_days[: limit - len(picks)]:
-            picks.append((score, day))
-            lo, open_starts = remaining[day]
-            # A second start on the same day must not overlap this one (nor near-duplicate it).
-            open_starts &= ~_run_mask(score[3] - lo - slots + 1, score[3] - lo + slots)
-            if open_starts:
-                remaining[day] = (lo, open_starts)
-            else:
-                del remaining[day]
-    picks.sort()
-
     by_city: dict[int, list[Busy]] = {}
     for session in busy:
         for city_id in session.city_ids:
             by_city.setdefault(city_id, []).append(session)
     candidates = []
-    for (_, _, _, slot), _day in picks:
+    for slot in _pick(ranking, remaining, limit=limit, slots=slots):
         session_start = grid.at(slot)
         session_end = session_start + duration
-        inside = set()
-        edge = set()
-        reasons = {}
+        inside: set[int] = set()
+        edge: set[int] = set()
+        reasons: dict[int, list[Reason]] = {}
         for city in cities:
             profile = city_profile[city.id]
-            fits = own_fits.get(city.id, profile.fits)
-            if fits >> slot & 1:
+            if own_fits.get(city.id, profile.fits) >> slot & 1:
                 inside.add(city.id)
                 if profile.edge >> slot & 1:
                     edge.add(city.id)
@@ -269,6 +251,29 @@ def plan(
             )
         )
     return candidates
+
+
+def _pick(
+    ranking: _Ranking, remaining: dict[int, tuple[int, int]], *, limit: int, slots: int
+) -> list[int]:
+    """Start slots, best first: each day's best while there are days, then each day's next
+    best that does not overlap what that day already gave. ``remaining`` maps a day to its
+    first slot and its open starts (bits from that slot); it is used up."""
+    picks: list[tuple[int, int, int, int]] = []
+    while len(picks) < limit and remaining:
+        best_of_days = sorted(
+            (ranking.best(lo, open_starts), day) for day, (lo, open_starts) in remaining.items()
+        )
+        for score, day in best_of_days[: limit - len(picks)]:
+            picks.append(score)
+            lo, open_starts = remaining[day]
+            # No second start on that day within a session's length of this one.
+            open_starts &= ~_run_mask(score[3] - lo - slots + 1, score[3] - lo + slots)
+            if open_starts:
+                remaining[day] = (lo, open_starts)
+            else:
+                del remaining[day]
+    return [score[3] for score in sorted(picks)]
 
 
 def explain(
