@@ -11,7 +11,7 @@ repeated under new ids to reach the size asked for. Each scenario is timed twice
 * ``cold``: they are dropped before every run, as on the first plan after a restart.
 
 Cities sharing a zone, country and working hours share one availability mask, so the
-real network (16 such calendars) costs far less than its number of cities suggests. The
+real network (13 such calendars in the file) costs far less than its number of cities suggests. The
 ``distinct hours`` rows give every city hours of its own, the worst case for that sharing.
 """
 
@@ -54,16 +54,14 @@ def network(size: int, *, distinct_hours: bool = False) -> list[PlanningCity]:
         if distinct_hours:
             # 08:00-16:00 to 09:45-17:45 and back, by quarter hours, six sets of weekdays:
             # no two cities of one zone and country share all three.
-            shift = index % 8
-            weekdays = frozenset(range(5)) - {index // 8 % 6} if index // 8 % 6 < 5 else None
+            shift, day_off = index % 8, index // 8 % 6  # day_off 5 is Saturday: none
             hours = WorkingHours(
                 time(8 + shift // 4, shift % 4 * 15),
                 time(16 + shift // 4, shift % 4 * 15),
-                weekdays or frozenset(range(5)),
+                frozenset(range(5)) - {day_off},
             )
-        cities.append(
-            PlanningCity(index + 1, f"{row['name']} {index + 1}", row["country"], row["timezone"], hours)
-        )
+        name = f"{row['name']} {index + 1}"
+        cities.append(PlanningCity(index + 1, name, row["country"], row["timezone"], hours))
     return cities
 
 
@@ -77,9 +75,7 @@ def scenario(size: int, days: int, *, distinct_hours: bool = False, seed: int = 
         begins = datetime.combine(START, time(6), tzinfo=UTC) + timedelta(
             days=rng.randrange(days), minutes=15 * rng.randrange(36)
         )
-        busy.append(
-            Busy(frozenset(rng.sample(ids, 6)), begins, begins + timedelta(minutes=90))
-        )
+        busy.append(Busy(frozenset(rng.sample(ids, 6)), begins, begins + timedelta(minutes=90)))
     burden = {city_id: rng.randrange(4) for city_id in ids}
     label = f"{size} cities × {days} days" + (", distinct hours" if distinct_hours else "")
     return Scenario(label, cities, days, busy, burden)
