@@ -169,3 +169,28 @@ class BootstrapSecretariat(DomainError):
 
 class UnsupportedLanguage(DomainError):
     pass
+
+
+# Sessions
+class InvalidSessionLength(DomainError):
+    pass
+
+
+class InvalidSessionTitle(DomainError):
+    pass
+
+
+class SessionInPast(DomainError):
+    pass
+
+
+class UnknownSession(DomainError):
+    pass
+
+
+class SessionCancelled(DomainError):
+    pass
+
+
+class SessionOver(DomainError):
+    pass

@@ -263,3 +263,43 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _instant()
     failed_at: datetime | None = _instant()
     error: str | None = Field(default=None, max_length=300)
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class WorkingSession(SQLModel, table=True):
+    """A session of a working group: when (UTC), for how long, where to join.
+
+    ``sequence`` rises on every change (calendar feeds carry it as SEQUENCE); a
+    cancelled session keeps its row, so feeds and the record show it as cancelled.
+    """
+
+    __tablename__ = "working_session"
+    __table_args__ = (Index("ix_working_session_group_start", "group_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="working_group.id")
+    title: str = Field(default="", max_length=200)
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default=SessionStatus.SCHEDULED.value, max_length=12, index=True)
+    join_url: str = Field(max_length=500)
+    sequence: int = 0
+    created_by: int | None = _telegram_id(nullable=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class SessionRsvp(SQLModel, table=True):
+    """A delegate's answer for a session: attending, maybe, or not."""
+
+    __tablename__ = "session_rsvp"
+
+    session_id: int = Field(foreign_key="working_session.id", primary_key=True)
+    user_id: int = _telegram_id(primary_key=True)
+    city_id: int = Field(foreign_key="city.id", index=True)
+    answer: str = Field(max_length=8)
+    answered_at: datetime = _created()

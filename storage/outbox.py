@@ -69,10 +69,11 @@ async def enqueue_many(
     *,
     batch_id: int | None = None,
     not_before: datetime | None = None,
-) -> None:
-    """Write ``entries`` in one statement; an entry whose dedupe key exists is skipped."""
+) -> int:
+    """Write ``entries`` in one statement; an entry whose dedupe key exists is skipped.
+    Returns how many were written."""
     if not entries:
-        return
+        return 0
     now = utcnow()
     rows = [
         {
@@ -90,8 +91,9 @@ async def enqueue_many(
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(OutboxMessage).values(rows).on_conflict_do_nothing()
-    await session.exec(statement)
+    result = await session.exec(statement)
     session.info[WROTE] = True
+    return int(result.rowcount)
 
 
 def _due(now: datetime) -> Any:
