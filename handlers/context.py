@@ -27,11 +27,12 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
-from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import CallbackContext, ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
+from handlers.html import split_html, truncate_html
 from locales import N_, _, current_language, normalize_language, use_language
 from scheduler.clock import Clock, network_date, utcnow
 from storage import chats, outbox, updates, users
@@ -320,30 +321,6 @@ def _brief(error: BaseException | None) -> str:
 # --- text ---------------------------------------------------------------------------------------
 
 
-def split_message(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Cut a long text at line ends into messages Telegram accepts."""
-    if len(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    return parts
-
-
 # Bidi controls let one name reverse the text around it in the reader's client.
 _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 _LINE_BREAKS = re.compile(r"[\s\u2028\u2029\x00-\x1f\x7f]+")
@@ -391,7 +368,7 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         chat = update.effective_chat
         if chat is None:
             return
-        chunks = split_message(text)
+        chunks = split_html(text)
         bot = self.bot
         db = self.deps.db
         wake = self.deps.outbox_written
@@ -426,7 +403,7 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
 
         async def send() -> None:
             await bot.edit_message_text(
-                split_message(text)[0],
+                truncate_html(text),
                 chat_id=message.chat.id,
                 message_id=message.message_id,
                 parse_mode=ParseMode.HTML,

@@ -31,7 +31,8 @@ from telegram.error import (
 )
 
 from handlers import notices
-from handlers.context import retry_after_seconds, split_message
+from handlers.context import retry_after_seconds
+from handlers.html import split_html
 from locales import normalize_language, use_language
 from storage import chats, outbox
 from storage.db import Database
@@ -125,7 +126,7 @@ class OutboxWorker:
             log.exception("outbox message %s (%s) cannot be rendered", message_id, message.kind)
             await self._record(outbox.mark_failed, message_id, now=self.clock(), error=repr(exc))
             return 0
-        parts = split_message(text)
+        parts = split_html(text)
         chat_id = message.chat_id
         index = message.parts_sent
         while index < len(parts):

@@ -63,6 +63,7 @@ class Failure:
     description: str
     parameters: dict[str, Any] | None = None
     times: int = 1
+    after: int = 0  # matching calls that still succeed before the failures start
 
 
 @dataclass
@@ -98,8 +99,11 @@ class FakeTelegram:
         status: int,
         description: str,
         parameters: dict[str, Any] | None = None,
+        after: int = 0,
     ) -> None:
-        self.failures.append(Failure(method, chat_id, status, description, parameters, times))
+        self.failures.append(
+            Failure(method, chat_id, status, description, parameters, times, after)
+        )
 
     def rate_limit(
         self,
@@ -148,6 +152,9 @@ class FakeTelegram:
                     or (chat_id is not None and int(chat_id) == failure.chat_id)
                 )
             ):
+                if failure.after > 0:
+                    failure.after -= 1
+                    return None
                 failure.times -= 1
                 return failure
         return None

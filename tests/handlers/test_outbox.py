@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from handlers.html import units
 from handlers.outbox import OutboxWorker
 from storage import outbox
 from storage.db import Database
@@ -90,3 +91,32 @@ async def test_a_message_leased_by_a_worker_that_died_is_sent_once_its_lease_run
         later = OutboxWorker(harness.app.bot, db, clock=lambda: now + outbox.LEASE * 2)
         assert await later.deliver_due() == 1
     assert _delivered(harness.telegram) == Counter(["notice 0"])
+
+
+async def test_a_long_notice_goes_out_in_parts_and_a_retry_resumes_after_the_last_sent(
+    db: Database, clock: Clock
+) -> None:
+    lines = [f"<b>{n:03d}</b> İstanbul &amp; Ljubljana — 11:00" for n in range(200)]
+    text = "\n".join(lines)
+    async with running_bot(db, clock, seed=False) as harness:
+        async with db.transaction() as session:
+            await outbox.enqueue(session, chat_id=CHATS[0], kind=outbox.TEXT, params={"text": text})
+        # The second part meets a server error; the first went out.
+        harness.telegram.fail(
+            "sendMessage", chat_id=CHATS[0], status=502, description="Bad Gateway", after=1
+        )
+        assert await harness.app.outbox.deliver_due() == 0
+        [row] = await _rows(db)
+        assert row.parts_sent == 1 and row.attempts == 1 and row.sent_at is None
+        # Later, the retry sends the rest, not the first part again.
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        again = OutboxWorker(harness.app.bot, db, clock=lambda: later)
+        assert await again.deliver_due() == 1
+        delivered = [
+            call.text
+            for call, status in zip(harness.telegram.calls, harness.telegram.statuses, strict=True)
+            if call.method == "sendMessage" and status == 200
+        ]
+    assert len(delivered) == 3 and all(units(part) <= 4096 for part in delivered)
+    assert harness.telegram.refused == []
+    assert "\n".join(delivered) == text  # cut at line ends; nothing lost, nothing twice
