@@ -112,3 +112,35 @@ async def test_approve_takes_a_request_number(harness: BotHarness) -> None:
     async with harness.db.transaction() as session:
         kinds = [m.kind for m in (await session.exec(select(OutboxMessage))).all()]
     assert kinds == ["delegate.claimed", "delegate.approved"]
+
+
+async def test_the_secretariat_sees_the_requests_waiting_oldest_first(harness: BotHarness) -> None:
+    bojan = User(id=88_000_003, first_name="Bojan", username="bojan_sk", language_code="mk")
+    await harness.command("/iam Varna", EVE)
+    await harness.command("/iam Skopje mayor", bojan)
+    claims = sorted(await _claims(harness))
+    listing = replies(await harness.command("/secretariat", SECRETARY), SECRETARY.id)[0]
+    waiting = listing.split("<b>Waiting for approval</b>\n")[1].splitlines()
+    assert waiting == [
+        f"• #{claims[0]} Eve — Varna (Bulgaria), focal point — /approve {claims[0]}",
+        f"• #{claims[1]} Bojan (@bojan_sk) — Skopje (North Macedonia), mayor"
+        f" — /approve {claims[1]}",
+    ]
+    # Decided requests leave the list; with none waiting, there is no such section.
+    for claim in claims:
+        await harness.command(f"/reject {claim}", SECRETARY)
+    assert (
+        "Waiting for approval"
+        not in replies(await harness.command("/secretariat", SECRETARY), SECRETARY.id)[0]
+    )
+
+
+async def test_a_decided_request_is_named_in_the_refusal(harness: BotHarness) -> None:
+    await harness.command("/iam Varna", EVE)
+    [claim] = await _claims(harness)
+    await harness.command(f"/approve {claim}", SECRETARY)
+    again = replies(await harness.command(f"/approve {claim}", SECRETARY), SECRETARY.id)
+    assert again == [
+        f"Delegate request #{claim} is no longer waiting: it was decided, or replaced by a "
+        "newer request. /secretariat lists the requests waiting."
+    ]
