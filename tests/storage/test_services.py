@@ -434,3 +434,24 @@ async def test_the_migrations_build_exactly_the_models(db: Database) -> None:
     async with db.engine.connect() as connection:
         diff = await connection.run_sync(differences)
     assert diff == []
+
+
+async def test_a_decision_touches_its_own_claim_and_is_on_record(db: Database) -> None:
+    """Mutation testing found these unguarded: deciding one claim must leave another
+    user's alone, and the record must say who decided what."""
+    await seed_cities(db)
+    async with db.transaction() as session:
+        varna, _new = await _claim(session, 42, "Varna", DelegateRole.FOCAL_POINT)
+        burgas, _new = await _claim(session, 43, "Burgas", DelegateRole.MAYOR)
+        secretary = await _actor(session, 1)
+        await delegates.decide(session, actor=secretary, claim_id=varna, approve=False, now=NOW)
+        rows = {d.id: d for d in (await session.exec(select(Delegate))).all()}
+        trail = [
+            (e.action, e.actor_id, e.subject, e.details)
+            for e in await audit.entries(session)
+            if e.action in ("delegate.approve", "delegate.reject")
+        ]
+    assert rows[burgas].status == "pending" and rows[burgas].decided_by is None
+    assert rows[varna].status == "rejected"
+    assert (rows[varna].decided_by, rows[varna].decided_at) == (1, NOW)
+    assert trail == [("delegate.reject", 1, "Varna", {"claim": varna, "user_id": 42})]
