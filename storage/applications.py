@@ -65,18 +65,12 @@ async def apply(
     session.add(application)
     await session.flush()
     audit.record(session, actor_id=applicant_id, action="application.create", subject=name)
-    staff = await secretariat.staff_ids(session, bootstrap=bootstrap)
-    await outbox.enqueue_many(
+    await secretariat.tell(
         session,
-        [
-            outbox.Entry(
-                chat_id=member,
-                kind=CREATED,
-                params={**facts(application), **delegates.person(applicant, applicant_id)},
-                dedupe_key=f"application:{application.id}:{member}",
-            )
-            for member in sorted(staff)
-        ],
+        kind=CREATED,
+        params={**facts(application), **delegates.person(applicant, applicant_id)},
+        dedupe=f"application:{application.id}",
+        bootstrap=bootstrap,
     )
     return application
 

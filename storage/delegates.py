@@ -96,24 +96,18 @@ async def claim_city(
         role=role.value,
     )
     user = await session.get(User, actor.user_id)
-    staff = await secretariat.staff_ids(session, bootstrap=bootstrap)
-    await outbox.enqueue_many(
+    await secretariat.tell(
         session,
-        [
-            outbox.Entry(
-                chat_id=member,
-                kind=CLAIMED,
-                params={
-                    "claim": claim.id,
-                    "role": role.value,
-                    "changes_role": actor.is_approved_delegate,
-                    **person(user, actor.user_id),
-                    **city_facts(city),
-                },
-                dedupe_key=f"claim:{claim.id}:{member}",
-            )
-            for member in sorted(staff)
-        ],
+        kind=CLAIMED,
+        params={
+            "claim": claim.id,
+            "role": role.value,
+            "changes_role": actor.is_approved_delegate,
+            **person(user, actor.user_id),
+            **city_facts(city),
+        },
+        dedupe=f"claim:{claim.id}",
+        bootstrap=bootstrap,
     )
     return claim, True
 

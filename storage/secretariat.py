@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors
+from storage import audit, errors, outbox
 from storage.models import SecretariatMember
 from storage.roles import Actor
 
@@ -24,6 +24,25 @@ def check_user_id(user_id: int) -> int:
 async def staff_ids(session: AsyncSession, *, bootstrap: Collection[int]) -> set[int]:
     rows = await session.exec(select(SecretariatMember.user_id))
     return set(bootstrap) | set(rows.all())
+
+
+async def tell(
+    session: AsyncSession,
+    *,
+    kind: str,
+    params: dict[str, object],
+    dedupe: str,
+    bootstrap: Collection[int],
+) -> None:
+    """An outbox entry of ``kind`` to every member of the secretariat, once each."""
+    staff = await staff_ids(session, bootstrap=bootstrap)
+    await outbox.enqueue_many(
+        session,
+        [
+            outbox.Entry(chat_id=member, kind=kind, params=params, dedupe_key=f"{dedupe}:{member}")
+            for member in sorted(staff)
+        ],
+    )
 
 
 async def add(session: AsyncSession, *, actor: Actor, user_id: int) -> None:

@@ -184,6 +184,18 @@ async def get(session: AsyncSession, session_id: int) -> tuple[WorkingSession, W
     return row[0], row[1]
 
 
+async def _changeable(
+    session: AsyncSession, session_id: int, *, now: datetime
+) -> tuple[WorkingSession, WorkingGroup]:
+    """A session that can still be moved, cancelled or answered: neither cancelled nor over."""
+    meeting, group = await get(session, session_id)
+    if meeting.status == SessionStatus.CANCELLED:
+        raise errors.SessionCancelled(session=session_id)
+    if meeting.ends_at <= now:
+        raise errors.SessionOver(session=session_id)
+    return meeting, group
+
+
 async def move(
     session: AsyncSession,
     *,
@@ -193,12 +205,8 @@ async def move(
     now: datetime,
     origin_chat: int | None = None,
 ) -> WorkingSession:
-    meeting, group = await get(session, session_id)
+    meeting, group = await _changeable(session, session_id, now=now)
     require_organiser(actor, group.id or 0)
-    if meeting.status == SessionStatus.CANCELLED:
-        raise errors.SessionCancelled(session=session_id)
-    if meeting.ends_at <= now:
-        raise errors.SessionOver(session=session_id)
     _check_times(starts_at, meeting.ends_at - meeting.starts_at, now=now)
     was = meeting.starts_at
     meeting.ends_at = starts_at + (meeting.ends_at - meeting.starts_at)
@@ -230,12 +238,8 @@ async def cancel(
     now: datetime,
     origin_chat: int | None = None,
 ) -> WorkingSession:
-    meeting, group = await get(session, session_id)
+    meeting, group = await _changeable(session, session_id, now=now)
     require_organiser(actor, group.id or 0)
-    if meeting.status == SessionStatus.CANCELLED:
-        raise errors.SessionCancelled(session=session_id)
-    if meeting.ends_at <= now:
-        raise errors.SessionOver(session=session_id)
     meeting.status = SessionStatus.CANCELLED.value
     meeting.sequence += 1
     meeting.updated_at = now
@@ -315,12 +319,8 @@ async def answer(
     session: AsyncSession, *, actor: Actor, session_id: int, reply: Answer, now: datetime
 ) -> tuple[WorkingSession, City]:
     """A delegate's RSVP; the last answer counts. Only delegates of member cities answer."""
-    meeting, group = await get(session, session_id)
     city = actor.approved_city()
-    if meeting.status == SessionStatus.CANCELLED:
-        raise errors.SessionCancelled(session=session_id)
-    if meeting.ends_at <= now:
-        raise errors.SessionOver(session=session_id)
+    meeting, group = await _changeable(session, session_id, now=now)
     if await session.get(GroupMembership, (group.id, city.id)) is None:
         raise errors.NotInGroup(city=city.name, group=group.name)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
