@@ -211,10 +211,7 @@ async def move(
     was = meeting.starts_at
     meeting.ends_at = starts_at + (meeting.ends_at - meeting.starts_at)
     meeting.starts_at = starts_at
-    meeting.sequence += 1
-    meeting.updated_at = now
-    session.add(meeting)
-    await _withdraw_reminders(session, meeting, now=now)
+    await _new_version(session, meeting, now=now)
     audit.record(
         session,
         actor_id=actor.user_id,
@@ -241,10 +238,7 @@ async def cancel(
     meeting, group = await _changeable(session, session_id, now=now)
     require_organiser(actor, group.id or 0)
     meeting.status = SessionStatus.CANCELLED.value
-    meeting.sequence += 1
-    meeting.updated_at = now
-    session.add(meeting)
-    await _withdraw_reminders(session, meeting, now=now)
+    await _new_version(session, meeting, now=now)
     audit.record(
         session,
         actor_id=actor.user_id,
@@ -254,6 +248,15 @@ async def cancel(
     )
     await _tell_group(session, meeting, group, kind=CANCELLED, except_chat=origin_chat)
     return meeting
+
+
+async def _new_version(session: AsyncSession, meeting: WorkingSession, *, now: datetime) -> None:
+    """A changed session: its version rises (calendars read it as SEQUENCE), and the
+    reminders of the old version that still wait are not sent."""
+    meeting.sequence += 1
+    meeting.updated_at = now
+    session.add(meeting)
+    await _withdraw_reminders(session, meeting, now=now)
 
 
 async def _withdraw_reminders(
