@@ -142,7 +142,6 @@ class Progress:
 
     last_done: float = field(default_factory=time.monotonic)
     started: float | None = None
-    failures_in_a_row: int = 0
 
 
 async def run_update(
@@ -158,10 +157,8 @@ async def run_update(
             await _run(deps, update, process)
         else:
             await process()
-        progress.failures_in_a_row = 0
     except Exception:
         # The last line of defence: whatever happens, the update loop goes on.
-        progress.failures_in_a_row += 1
         log.exception("update %r could not be processed", getattr(update, "update_id", update))
     finally:
         progress.started = None

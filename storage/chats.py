@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors, outbox
+from storage import audit, errors, outbox, users
 from storage.models import Chat, User
 from storage.roles import Actor
 from storage.types import utcnow
@@ -101,9 +101,7 @@ async def languages(session: AsyncSession, chat_ids: Collection[int]) -> dict[in
 async def bot_unreachable(session: AsyncSession, *, chat_id: int) -> None:
     """Telegram said 403: a person blocked the bot, or a group removed it."""
     if chat_id > 0:
-        user = await session.get(User, chat_id) or User(telegram_id=chat_id)
-        user.blocked_at = utcnow()
-        session.add(user)
+        await users.set_blocked(session, telegram_id=chat_id, blocked=True)
         return
     chat = await session.get(Chat, chat_id)
     if chat is not None:

@@ -80,19 +80,6 @@ async def overview(session: AsyncSession) -> list[GroupOverview]:
     return [GroupOverview(g, cities.get(g.id or 0, []), linked.get(g.id or 0, [])) for g in groups]
 
 
-async def group_for_chat(session: AsyncSession, chat_id: int) -> WorkingGroup:
-    row = (
-        await session.exec(
-            select(WorkingGroup)
-            .join(Chat, col(Chat.group_id) == col(WorkingGroup.id))
-            .where(Chat.chat_id == chat_id, WorkingGroup.status == GroupStatus.ACTIVE)
-        )
-    ).first()
-    if row is None:
-        raise errors.ChatNotLinked()
-    return row
-
-
 async def link_chat(
     session: AsyncSession, *, actor: Actor, chat_id: int, chat_type: str, title: str, slug: str
 ) -> WorkingGroup:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -214,14 +214,3 @@ async def move_chat(session: AsyncSession, *, old_id: int, new_id: int) -> None:
         .where(col(OutboxMessage.chat_id) == old_id, col(OutboxMessage.sent_at).is_(None))
         .values(chat_id=new_id)
     )
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    """When the earliest waiting message is due, to wake the worker then."""
-    result = await session.exec(
-        select(func.min(col(OutboxMessage.not_before))).where(
-            col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None)
-        )
-    )
-    value = result.first()
-    return value if isinstance(value, datetime) else None

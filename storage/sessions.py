@@ -308,16 +308,6 @@ async def next_session(
     ).first()
 
 
-async def member_cities(session: AsyncSession, group_id: int) -> list[City]:
-    rows = await session.exec(
-        select(City)
-        .join(GroupMembership, col(GroupMembership.city_id) == col(City.id))
-        .where(GroupMembership.group_id == group_id)
-        .order_by(col(City.country_code), col(City.search_key))
-    )
-    return list(rows.all())
-
-
 async def answer(
     session: AsyncSession, *, actor: Actor, session_id: int, reply: Answer, now: datetime
 ) -> tuple[WorkingSession, City]:

@@ -31,14 +31,6 @@ async def touch_user(
     return user
 
 
-async def language_of(session: AsyncSession, telegram_id: int) -> str | None:
-    """The language tag to speak to a user in when they are not the one asking."""
-    user = await session.get(User, telegram_id)
-    if user is None:
-        return None
-    return user.language or user.telegram_language
-
-
 async def set_user_language(session: AsyncSession, *, telegram_id: int, language: str) -> User:
     user = await session.get(User, telegram_id)
     if user is None:
