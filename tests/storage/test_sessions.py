@@ -11,7 +11,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scheduler.zones import to_utc
 from storage import errors, groups, roster, sessions
 from storage.db import Database
-from storage.models import Chat, OutboxMessage, WorkingGroup
+from storage.models import (
+    Chat,
+    City,
+    Delegate,
+    DelegateStatus,
+    GroupMembership,
+    OutboxMessage,
+    WorkingGroup,
+)
 from storage.roles import Actor
 from tests.conftest import seed_cities
 
@@ -257,3 +265,64 @@ async def test_cancelling_withdraws_waiting_reminders_and_tells_the_group(db: Da
     assert told == [sessions.CANCELLED]
     async with db.transaction() as session:
         assert await sessions.next_session(session, group_id=group.id or 0, now=NOW) is None
+
+
+async def test_rsvps_count_the_last_answer_and_only_member_cities(db: Database) -> None:
+    await seed_cities(db)
+    async with db.transaction() as session:
+        group = await _climate(session)
+        sofia = await roster.find_city(session, "Sofia")
+        zagreb = await roster.find_city(session, "Zagreb")
+        session.add(GroupMembership(group_id=group.id or 0, city_id=sofia.id or 0))
+        await session.flush()
+        meeting = await sessions.schedule(
+            session,
+            actor=SECRETARIAT,
+            group=group,
+            starts_at=NOW + timedelta(days=2),
+            length=timedelta(hours=1),
+            title="",
+            meeting_url_template=URL,
+            now=NOW,
+        )
+        ivan = Actor(user_id=21, delegate=_approved(21, sofia), city=sofia)
+        iva = Actor(user_id=22, delegate=_approved(22, sofia), city=sofia)
+        marija = Actor(user_id=23, delegate=_approved(23, zagreb), city=zagreb)
+        await sessions.answer(
+            session, actor=ivan, session_id=meeting.id or 0, reply=sessions.Answer.NO, now=NOW
+        )
+        await sessions.answer(
+            session, actor=ivan, session_id=meeting.id or 0, reply=sessions.Answer.YES, now=NOW
+        )
+        await sessions.answer(
+            session, actor=iva, session_id=meeting.id or 0, reply=sessions.Answer.MAYBE, now=NOW
+        )
+        with pytest.raises(errors.NotInGroup):
+            await sessions.answer(
+                session,
+                actor=marija,
+                session_id=meeting.id or 0,
+                reply=sessions.Answer.YES,
+                now=NOW,
+            )
+        with pytest.raises(errors.NotADelegate):
+            await sessions.answer(
+                session,
+                actor=Actor(user_id=24),
+                session_id=meeting.id or 0,
+                reply=sessions.Answer.YES,
+                now=NOW,
+            )
+        over = meeting.ends_at + timedelta(minutes=1)
+        with pytest.raises(errors.SessionOver):
+            await sessions.answer(
+                session, actor=iva, session_id=meeting.id or 0, reply=sessions.Answer.YES, now=over
+            )
+        [sofia_attends] = await sessions.attendance(session, meeting.id or 0)
+    assert sofia_attends.city.name == "Sofia"
+    assert sofia_attends.answers == {21: "yes", 22: "maybe"}
+    assert sofia_attends.attending
+
+
+def _approved(user_id: int, city: City) -> Delegate:
+    return Delegate(user_id=user_id, city_id=city.id or 0, status=DelegateStatus.APPROVED.value)
