@@ -33,18 +33,22 @@ from handlers import (
     presidency,
     registration,
     secretariat,
+    sessions,
 )
 from handlers.common import Forged
 from handlers.context import BotContext, Deps, Progress, run_update
 from handlers.outbox import OutboxWorker
 from locales import SUPPORTED_LANGUAGES, _, use_language
 from scheduler.clock import Clock, utcnow
+from storage import sessions as sessions_store
 from storage import updates
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_SECONDS = 10
+# Reminders are due to the minute; the sweep only reads what the database says is owed.
+SESSIONS_INTERVAL_SECONDS = 60
 
 
 class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
@@ -104,6 +108,11 @@ COMMANDS = [
     ("coordinator", groups.coordinator),
     ("newgroup", groups.newgroup),
     ("apply", membership.apply),
+    ("schedule", sessions.schedule),
+    ("next", sessions.next_command),
+    ("sessions", sessions.sessions_command),
+    ("move", sessions.move),
+    ("cancel", sessions.cancel),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -116,6 +125,8 @@ BUTTONS = [
     (r"^lang:", language.language_button),
     (r"^ng:", groups.confirm_button),
     (r"^app:", membership.decide_button),
+    (r"^rsvp:", sessions.rsvp_button),
+    (r"^ses:cancel:", sessions.cancel_button),
 ]
 
 
@@ -167,6 +178,7 @@ def build_application(
         bootstrap_secretariat=settings.secretariat,
         default_language=settings.default_language,
         reference_zone=settings.timezone,
+        meeting_url=settings.meeting_url,
         clock=clock or utcnow,
         outbox_written=application.outbox.kick,
     )
@@ -195,19 +207,29 @@ def build_application(
     application.add_error_handler(errors.on_error)
 
     if jobs and application.job_queue is not None:
-        # Misfires are coalesced into one run, and a run late by up to a minute still runs:
-        # both jobs only catch up on what the database says is due.
-        job_kwargs = {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1}
-        application.job_queue.run_repeating(
-            _deliver_outbox,
-            interval=OUTBOX_INTERVAL_SECONDS,
-            first=1,
-            name="outbox",
-            job_kwargs=job_kwargs,
-        )
-        application.job_queue.run_repeating(
-            _forget_updates, interval=3600, first=60, name="forget-updates", job_kwargs=job_kwargs
-        )
+        # The jobs keep no state of their own: each reads what the database says is due. So
+        # they are rebuilt the same at every start (stable ids, replacing any of the same
+        # id); runs missed while the loop was busy are coalesced into one, and a run late by
+        # up to a minute still runs. What the bot owed while it was down is found by the
+        # first run after the start, which comes within seconds.
+        for job, name, interval, first in (
+            (_deliver_outbox, "outbox", OUTBOX_INTERVAL_SECONDS, 1),
+            (_sweep_sessions, "sessions", SESSIONS_INTERVAL_SECONDS, 2),
+            (_forget_updates, "forget-updates", 3600, 60),
+        ):
+            application.job_queue.run_repeating(
+                job,
+                interval=interval,
+                first=first,
+                name=name,
+                job_kwargs={
+                    "id": name,
+                    "replace_existing": True,
+                    "misfire_grace_time": 60,
+                    "coalesce": True,
+                    "max_instances": 1,
+                },
+            )
     return application
 
 
@@ -215,6 +237,23 @@ async def _deliver_outbox(context: BotContext) -> None:
     application = context.application
     if isinstance(application, B40Application):
         await application.outbox.deliver_due()
+
+
+async def _sweep_sessions(context: BotContext) -> None:
+    application = context.application
+    if isinstance(application, B40Application):
+        await sweep_sessions(application)
+
+
+async def sweep_sessions(application: B40Application) -> int:
+    """Write what the sessions owe now (reminders), from the database alone; returns how
+    many notices were new. Safe to run any number of times: each has its dedupe key."""
+    deps = application.deps
+    async with deps.db.transaction() as session:
+        written = await sessions_store.enqueue_due_reminders(session, now=deps.clock())
+    if written:
+        deps.outbox_written()
+    return written
 
 
 async def _forget_updates(context: BotContext) -> None:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     webhook: bool = False
     timezone: str = "Europe/Istanbul"
     default_language: str = "en"
+    # Where a session is held online: {room} becomes a room name nobody can guess, one per
+    # session (Jitsi Meet needs no account). Without {room}, every session shares the link.
+    meeting_url: str = "https://meet.jit.si/{room}"
 
     @field_validator("secretariat", mode="before")
     @classmethod
@@ -127,6 +130,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "not an http:// or https:// URL; leave it unset for Telegram itself, "
                 "or give a Bot API server such as http://127.0.0.1:8081/bot"
+            )
+        return value
+
+    @field_validator("meeting_url")
+    @classmethod
+    def _check_meeting_url(cls, value: str) -> str:
+        if not _is_http_url(value.replace("{room}", "room")) or value.count("{room}") > 1:
+            raise ValueError(
+                f"{value!r} is not an http:// or https:// URL with at most one {{room}}, "
+                "e.g. https://meet.jit.si/{room}"
             )
         return value
 

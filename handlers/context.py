@@ -57,6 +57,7 @@ class Deps:
     bootstrap_secretariat: frozenset[int] = frozenset()
     default_language: str = "en"
     reference_zone: str = "Europe/Istanbul"
+    meeting_url: str = "https://meet.jit.si/{room}"
     clock: Clock = utcnow
     # Called after a commit that wrote to the outbox; the assembly wires the worker here.
     outbox_written: Callable[[], None] = lambda: None

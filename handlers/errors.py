@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date, time
 from typing import Any
 
 from telegram import Update
@@ -11,6 +12,7 @@ from telegram import Update
 from handlers.common import Forged, TooLong, Usage, WrongChat
 from handlers.context import UNEXPECTED, BotContext, esc, is_transient, maybe_scope
 from locales import N_, _
+from scheduler import errors as scheduler_errors
 from storage import errors
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,52 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "can only be removed there."
     ),
     errors.UnsupportedLanguage: N_("“{code}” is not one of my languages: {languages}."),
+    errors.InvalidSessionLength: N_(
+        "A session lasts from {min} to {max} minutes; {minutes} minutes is not possible."
+    ),
+    errors.InvalidSessionTitle: N_("A session's title has at most {max} characters."),
+    errors.SessionInPast: N_(
+        "That time has already passed. Give a time in the future, e.g. next month."
+    ),
+    errors.UnknownSession: N_("There is no session #{session}. /sessions lists the upcoming ones."),
+    errors.SessionCancelled: N_("Session #{session} is cancelled; it cannot be changed any more."),
+    errors.SessionOver: N_("Session #{session} is over; it cannot be changed any more."),
+    scheduler_errors.InvalidDate: N_(
+        "“{text}” is not a date. Write dates as YYYY-MM-DD, e.g. 2027-01-14."
+    ),
+    scheduler_errors.InvalidTime: N_(
+        "“{text}” is not a time. Write times as HH:MM on a 24-hour clock, e.g. 10:00 or 14:30."
+    ),
+    scheduler_errors.SessionEndsBeforeStart: N_(
+        "The session would end ({end}) before it starts ({start}). "
+        "Give the start first, e.g. 10:00-11:30."
+    ),
+    scheduler_errors.NonexistentLocalTime: N_(
+        "{time} does not exist on {date} in {zone}: the clocks skip that hour for summer "
+        "time. Choose a time an hour later or earlier."
+    ),
+    scheduler_errors.UnknownZone: N_(
+        "“{zone}” is not a time zone I know. Use an IANA name such as Europe/Sofia."
+    ),
+    scheduler_errors.InvalidWindow: N_("I cannot search those dates."),
+    scheduler_errors.InvalidDuration: N_(
+        "A session lasts from {step} to {max} minutes, in steps of {step}; "
+        "{minutes} minutes is not possible."
+    ),
+    scheduler_errors.InvalidWorkingHours: N_(
+        "Working hours must end after they start and name at least one weekday, "
+        "e.g. /hours 08:30-16:30 Mon-Fri."
+    ),
+}
+
+UNKNOWN_ZONE_SUGGESTION = N_("“{zone}” is not a time zone I know. Did you mean {suggestion}?")
+
+WINDOW_REASONS = {
+    "end_before_start": N_(
+        "The period ends ({end}) before it starts ({start}). Give the first day first."
+    ),
+    "too_long": N_("The period is {days} days long; I search at most {max} days at a time."),
+    "past": N_("That period is over. Give dates from today on."),
 }
 
 ROLE_NEEDED = {
@@ -116,6 +164,10 @@ ROLE_NEEDED = {
         "Only the term presidency or the secretariat can propose a working group."
     ),
     "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
+    "session_organiser": N_(
+        "Only this working group's coordinators, the secretariat or the term presidency "
+        "can fix, move or cancel its sessions."
+    ),
 }
 
 SIDE_NAMES = {"presidency": N_("term presidency"), "secretariat": N_("secretariat")}
@@ -146,6 +198,16 @@ USAGE = {
     ),
     "language": N_("Choose a language code: /language <code>, e.g. /language tr."),
     "secretariat": N_("Use /secretariat add <user id> or /secretariat remove <user id>."),
+    "schedule": N_(
+        "Give the day and the time: /schedule YYYY-MM-DD HH:MM [zone] [minutes] [| title], "
+        "e.g. /schedule 2027-01-14 10:00 Europe/Belgrade 90 | Heat action plans. "
+        "The time is in {zone} unless you name a zone; /plan finds a time that suits everyone."
+    ),
+    "move": N_(
+        "Give the session's number and its new day and time: "
+        "/move <session> YYYY-MM-DD HH:MM [zone], e.g. /move 12 2027-01-14 10:00."
+    ),
+    "cancel": N_("Give the session's number: /cancel <session>, e.g. /cancel 12."),
 }
 
 WRONG_CHAT = {
@@ -168,13 +230,18 @@ def message_for(error: BaseException) -> str | None:
         side = SIDE_NAMES[error.params["needs"]]
         params = dict(error.params, needs=_(side))
         return esc(_(MESSAGES[errors.GroupAlreadyProposed])).format(**_escaped(params))
+    if isinstance(error, scheduler_errors.UnknownZone) and error.params.get("suggestion"):
+        return esc(_(UNKNOWN_ZONE_SUGGESTION)).format(**_escaped(error.params))
+    if isinstance(error, scheduler_errors.InvalidWindow):
+        params = {k: str(v) for k, v in error.params.items()}
+        return esc(_(WINDOW_REASONS[params["reason"]])).format(**_escaped(params))
     if isinstance(error, errors.DomainError):
         message = MESSAGES.get(type(error))
         if message is None:
             return None
         return esc(_(message)).format(**_escaped(error.params))
     if isinstance(error, Usage):
-        return esc(_(USAGE[error.command]))
+        return esc(_(USAGE[error.command])).format(zone=esc(current_scope_zone()))
     if isinstance(error, WrongChat):
         return esc(_(WRONG_CHAT[error.needs]))
     if isinstance(error, TooLong):
@@ -182,8 +249,23 @@ def message_for(error: BaseException) -> str | None:
     return None
 
 
+def current_scope_zone() -> str:
+    """The network's reference zone, named in usage texts that default to it."""
+    scope = maybe_scope()
+    return scope.deps.reference_zone if scope is not None else "Europe/Istanbul"
+
+
 def _escaped(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: esc(v) if isinstance(v, str) else v for k, v in params.items()}
+    return {k: esc(_shown(v)) if isinstance(v, str | date | time) else v for k, v in params.items()}
+
+
+def _shown(value: str | date | time) -> str:
+    """Dates and times in the notation people type them in: 2027-03-28, 03:30."""
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -70,7 +70,7 @@ async def link(update: Update, ctx: BotContext) -> None:
     )
 
 
-async def _chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
+async def chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
     """The working group of this chat, as read when the update arrived."""
     require_group(update)
     if ctx.scope.group is None:
@@ -79,7 +79,7 @@ async def _chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
 
 
 async def join(update: Update, ctx: BotContext) -> None:
-    group = await _chat_group(update, ctx)
+    group = await chat_group(update, ctx)
     city = await groups.join(ctx.session, actor=await ctx.actor(), group=group)
     ctx.reply(
         update, _("{city} joined {group}.").format(city=city_label(city), group=group_label(group))
@@ -87,7 +87,7 @@ async def join(update: Update, ctx: BotContext) -> None:
 
 
 async def leave(update: Update, ctx: BotContext) -> None:
-    group = await _chat_group(update, ctx)
+    group = await chat_group(update, ctx)
     city = await groups.leave(ctx.session, actor=await ctx.actor(), group=group)
     ctx.reply(
         update, _("{city} left {group}.").format(city=city_label(city), group=group_label(group))
@@ -95,7 +95,7 @@ async def leave(update: Update, ctx: BotContext) -> None:
 
 
 async def roster(update: Update, ctx: BotContext) -> None:
-    group = await _chat_group(update, ctx)
+    group = await chat_group(update, ctx)
     entries = await groups.roster(ctx.session, group)
     if not entries:
         ctx.reply(
@@ -128,7 +128,7 @@ async def roster(update: Update, ctx: BotContext) -> None:
 
 
 async def coordinator(update: Update, ctx: BotContext) -> None:
-    group = await _chat_group(update, ctx)
+    group = await chat_group(update, ctx)
     user_id = parse_user_id(command_text(update), "coordinator")
     _delegate, city = await groups.appoint_coordinator(
         ctx.session, actor=await ctx.actor(), group=group, user_id=user_id

@@ -36,3 +36,15 @@ class InvalidDuration(DomainError):
 
 class InvalidWorkingHours(DomainError):
     """Working hours that end before they start (``start``, ``end``) or name no weekday."""
+
+
+class InvalidDate(DomainError):
+    """``text`` is not a date written YYYY-MM-DD, or names a day that does not exist."""
+
+
+class InvalidTime(DomainError):
+    """``text`` is not a wall time written HH:MM (00:00 to 23:59)."""
+
+
+class SessionEndsBeforeStart(DomainError):
+    """The end wall time ``end`` is not after the start ``start`` (both HH:MM)."""

@@ -69,9 +69,11 @@ async def enqueue_many(
     *,
     batch_id: int | None = None,
     not_before: datetime | None = None,
+    dropped: tuple[datetime, str] | None = None,
 ) -> int:
     """Write ``entries`` in one statement; an entry whose dedupe key exists is skipped.
-    Returns how many were written."""
+    Returns how many were written. ``dropped`` (when, why) writes them as given up at
+    once: a record that the message was owed and deliberately not sent."""
     if not entries:
         return 0
     now = utcnow()
@@ -86,6 +88,8 @@ async def enqueue_many(
             "not_before": not_before or now,
             "attempts": 0,
             "parts_sent": 0,
+            "failed_at": dropped[0] if dropped else None,
+            "error": dropped[1] if dropped else None,
         }
         for entry in entries
     ]

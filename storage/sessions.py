@@ -27,6 +27,7 @@ from storage.models import (
     Chat,
     City,
     GroupMembership,
+    GroupStatus,
     OutboxMessage,
     SessionRsvp,
     SessionStatus,
@@ -47,6 +48,8 @@ MIN_LENGTH = timedelta(minutes=15)
 MAX_LENGTH = timedelta(hours=8)
 MAX_TITLE = 200
 DEFAULT_REMINDERS = (timedelta(days=7), timedelta(days=1), timedelta(hours=1))
+# A reminder missed for a session that started less than this ago is recorded as dropped.
+MISSED_FOR = timedelta(days=1)
 # Jitsi Meet needs no account: a room name nobody can guess is the meeting.
 DEFAULT_MEETING_URL = "https://meet.jit.si/{room}"
 
@@ -94,9 +97,27 @@ async def _group_chats(session: AsyncSession, group_id: int) -> list[int]:
     return sorted(rows.all())
 
 
-def facts(meeting: WorkingSession, group: WorkingGroup) -> dict[str, object]:
-    """What a notice about a session needs to say it (times as ISO UTC instants)."""
-    return {
+async def places(session: AsyncSession, group_id: int) -> list[tuple[str, str]]:
+    """The group's member cities as (name, IANA zone), by name: what a time is shown in."""
+    rows = await session.exec(
+        select(City.name, City.timezone)
+        .join(GroupMembership, col(GroupMembership.city_id) == col(City.id))
+        .where(GroupMembership.group_id == group_id)
+        .order_by(col(City.search_key), col(City.country_code))
+    )
+    return [(name, zone) for name, zone in rows.all()]
+
+
+async def describe(
+    session: AsyncSession,
+    meeting: WorkingSession,
+    group: WorkingGroup,
+    *,
+    with_attendance: bool = False,
+) -> dict[str, object]:
+    """What a message about a session needs to say it, as JSON-able facts: times as ISO
+    UTC instants, the member cities to show them in, and (when asked) who is coming."""
+    found: dict[str, object] = {
         "session": meeting.id,
         "group": group.name,
         "slug": group.slug,
@@ -106,7 +127,12 @@ def facts(meeting: WorkingSession, group: WorkingGroup) -> dict[str, object]:
         "ends_at": meeting.ends_at.isoformat(),
         "join_url": meeting.join_url,
         "sequence": meeting.sequence,
+        "status": meeting.status,
+        "places": [list(place) for place in await places(session, group.id or 0)],
     }
+    if with_attendance:
+        found["attendance"] = summary(await attendance(session, meeting.id or 0))
+    return found
 
 
 async def _tell_group(
@@ -119,13 +145,16 @@ async def _tell_group(
     extra: dict[str, object] | None = None,
 ) -> None:
     chats = [c for c in await _group_chats(session, group.id or 0) if c != except_chat]
+    if not chats:
+        return
+    described = await describe(session, meeting, group)
     await outbox.enqueue_many(
         session,
         [
             outbox.Entry(
                 chat_id=chat_id,
                 kind=kind,
-                params={**facts(meeting, group), **(extra or {})},
+                params={**described, **(extra or {})},
                 dedupe_key=f"{kind}:{meeting.id}:{meeting.sequence}:{chat_id}",
             )
             for chat_id in chats
@@ -291,21 +320,40 @@ async def upcoming(
 
 
 async def next_session(
-    session: AsyncSession, *, group_id: int, now: datetime
-) -> WorkingSession | None:
-    """The group's next session that is going ahead (or under way)."""
-    return (
+    session: AsyncSession, *, group_ids: Sequence[int], now: datetime
+) -> tuple[WorkingSession, WorkingGroup] | None:
+    """The next session of these groups that is going ahead (or under way)."""
+    if not group_ids:
+        return None
+    row = (
         await session.exec(
-            select(WorkingSession)
+            select(WorkingSession, WorkingGroup)
+            .join(WorkingGroup, col(WorkingGroup.id) == col(WorkingSession.group_id))
             .where(
-                WorkingSession.group_id == group_id,
+                col(WorkingSession.group_id).in_(list(group_ids)),
                 WorkingSession.status == SessionStatus.SCHEDULED,
                 col(WorkingSession.ends_at) > now,
             )
-            .order_by(col(WorkingSession.starts_at))
+            .order_by(col(WorkingSession.starts_at), col(WorkingSession.id))
             .limit(1)
         )
     ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def groups_of(session: AsyncSession, actor: Actor) -> list[int]:
+    """The working groups whose sessions concern this person: their city's groups; every
+    active group for the secretariat and the term presidency."""
+    if actor.is_secretariat or actor.is_presidency:
+        rows = await session.exec(
+            select(WorkingGroup.id).where(WorkingGroup.status == GroupStatus.ACTIVE.value)
+        )
+        return sorted(group_id for group_id in rows.all() if group_id is not None)
+    city = actor.approved_city()
+    rows = await session.exec(
+        select(GroupMembership.group_id).where(GroupMembership.city_id == city.id)
+    )
+    return sorted(rows.all())
 
 
 async def answer(
@@ -360,19 +408,37 @@ async def attendance(session: AsyncSession, session_id: int) -> list[Attendance]
     return list(by_city.values())
 
 
+def summary(found: Sequence[Attendance]) -> dict[str, list[str]]:
+    """City names by their answer: ``yes`` when any delegate of the city comes, else
+    ``maybe`` when any may, else ``no``."""
+    by_answer: dict[str, list[str]] = {answer.value: [] for answer in Answer}
+    for entry in found:
+        values = set(entry.answers.values())
+        if Answer.YES.value in values:
+            by_answer[Answer.YES.value].append(entry.city.name)
+        elif Answer.MAYBE.value in values:
+            by_answer[Answer.MAYBE.value].append(entry.city.name)
+        else:
+            by_answer[Answer.NO.value].append(entry.city.name)
+    return by_answer
+
+
 async def enqueue_due_reminders(
     session: AsyncSession,
     *,
     now: datetime,
     offsets: Sequence[timedelta] = DEFAULT_REMINDERS,
 ) -> int:
-    """Write every reminder whose time has come; returns how many were new.
+    """Write the reminder each session owes now; returns how many were new.
 
-    A reminder is due at ``starts_at - offset``. It applies only to the session as it
-    stands: one whose time fell before the session was fixed or last moved is not
-    owed (a session fixed two days ahead gets no seven-day reminder). One missed while
-    the bot was down is written late if the session has not started, else dropped. The
-    dedupe key makes writing it twice a no-op, so the sweep can run as often as it likes.
+    A reminder is due at ``starts_at - offset`` and applies to the session as it stands:
+    one whose time fell before the session was fixed or last moved is not owed (a session
+    fixed two days ahead gets no seven-day reminder). Of the reminders due, only the
+    latest counts: after a long outage a session starting in 30 minutes gets its one-hour
+    reminder, late, not the seven-day one as well. One owed for a session that has since
+    started is written as dropped, and logged, once. The dedupe key (session, version,
+    offset, chat) makes writing twice a no-op, so the sweep can run as often as it likes,
+    and a restart neither loses nor repeats a reminder.
     """
     longest = max(offsets)
     rows = await session.exec(
@@ -380,28 +446,49 @@ async def enqueue_due_reminders(
         .join(WorkingGroup, col(WorkingGroup.id) == col(WorkingSession.group_id))
         .where(
             WorkingSession.status == SessionStatus.SCHEDULED,
-            col(WorkingSession.starts_at) > now,
+            col(WorkingSession.starts_at) > now - MISSED_FOR,
             col(WorkingSession.starts_at) <= now + longest,
         )
     )
     written = 0
     for meeting, group in rows.all():
-        for offset in offsets:
-            due = meeting.starts_at - offset
-            if due > now or due < meeting.updated_at:
-                continue
-            minutes = int(offset.total_seconds() // 60)
-            chats = await _group_chats(session, group.id or 0)
-            written += await outbox.enqueue_many(
-                session,
-                [
-                    outbox.Entry(
-                        chat_id=chat_id,
-                        kind=REMINDER,
-                        params={**facts(meeting, group), "before_minutes": minutes},
-                        dedupe_key=f"{REMINDER}:{meeting.id}:{meeting.sequence}:{minutes}:{chat_id}",
-                    )
-                    for chat_id in chats
-                ],
+        owed = [
+            offset for offset in offsets if meeting.updated_at <= meeting.starts_at - offset <= now
+        ]
+        if not owed:
+            continue
+        offset = min(owed)  # the latest one due
+        minutes = int(offset.total_seconds() // 60)
+        chats = await _group_chats(session, group.id or 0)
+        if not chats:
+            continue
+        started = meeting.starts_at <= now
+        described = await describe(session, meeting, group, with_attendance=not started)
+        new = await outbox.enqueue_many(
+            session,
+            [
+                outbox.Entry(
+                    chat_id=chat_id,
+                    kind=REMINDER,
+                    params={
+                        **described,
+                        "before_minutes": minutes,
+                        # What the reminder says: exact when on time, the truth when late.
+                        "starts_in_minutes": int((meeting.starts_at - now).total_seconds() // 60),
+                    },
+                    dedupe_key=f"{REMINDER}:{meeting.id}:{meeting.sequence}:{minutes}:{chat_id}",
+                )
+                for chat_id in chats
+            ],
+            dropped=(now, "dropped: the session had started") if started else None,
+        )
+        if started and new:
+            log.warning(
+                "reminder %s min before session %s was not sent in time (started %s); dropped",
+                minutes,
+                meeting.id,
+                meeting.starts_at.isoformat(),
             )
+        elif not started:
+            written += new
     return written

@@ -170,13 +170,16 @@ async def test_reminders_are_owed_once_and_follow_a_move(db: Database) -> None:
         # Its seven-day mark (one day after the move) is owed then, not now.
         assert await sessions.enqueue_due_reminders(session, now=moved_at) == 0
         assert await sessions.enqueue_due_reminders(session, now=new_start - timedelta(days=7)) == 1
+        assert await sessions.enqueue_due_reminders(session, now=new_start - timedelta(days=1)) == 1
         assert (
-            await sessions.enqueue_due_reminders(session, now=new_start - timedelta(hours=1)) == 2
+            await sessions.enqueue_due_reminders(session, now=new_start - timedelta(hours=1)) == 1
         )
         kinds = [
-            (r.params["sequence"], r.params["before_minutes"]) for r in await _reminders(session)
+            (r.params["sequence"], r.params["before_minutes"], r.failed_at is None)
+            for r in await _reminders(session)
         ]
-    assert kinds == [(0, 10080), (1, 10080), (1, 1440), (1, 60)]
+    # The first version's reminder is withdrawn; the new version owes all three.
+    assert kinds == [(0, 10080, False), (1, 10080, True), (1, 1440, True), (1, 60, True)]
 
 
 async def test_a_reminder_missed_while_down_is_sent_late_but_not_after_the_start(
@@ -195,11 +198,13 @@ async def test_a_reminder_missed_while_down_is_sent_late_but_not_after_the_start
             now=NOW,
         )
     async with db.transaction() as session:
-        # Down from before the one-day mark until 20 minutes before the start: the one-day
-        # and one-hour reminders are both owed now, late.
+        # Down from before the one-day mark until 20 minutes before the start: the one-hour
+        # reminder is sent late; the one-day reminder, superseded by it, is not sent at all.
         late = meeting.starts_at - timedelta(minutes=20)
-        assert await sessions.enqueue_due_reminders(session, now=late) == 2
-        # A session that has started owes nothing.
+        assert await sessions.enqueue_due_reminders(session, now=late) == 1
+        [reminder] = await _reminders(session)
+        assert reminder.params["before_minutes"] == 60 and reminder.failed_at is None
+        # A session that has started owes nothing: what it was owed is recorded as dropped.
     async with db.transaction() as session:
         other = await sessions.schedule(
             session,
@@ -211,12 +216,14 @@ async def test_a_reminder_missed_while_down_is_sent_late_but_not_after_the_start
             meeting_url_template=URL,
             now=NOW,
         )
-        assert (
-            await sessions.enqueue_due_reminders(
-                session, now=other.starts_at + timedelta(minutes=1)
-            )
-            == 0
-        )
+        started = other.starts_at + timedelta(minutes=1)
+        assert await sessions.enqueue_due_reminders(session, now=started) == 0
+        assert await sessions.enqueue_due_reminders(session, now=started) == 0
+        dropped = [r for r in await _reminders(session) if r.params["session"] == other.id]
+    assert [(r.params["before_minutes"], r.failed_at, r.sent_at) for r in dropped] == [
+        (60, started, None)
+    ]
+    assert dropped[0].error == "dropped: the session had started"
 
 
 async def test_cancelling_withdraws_waiting_reminders_and_tells_the_group(db: Database) -> None:
@@ -264,7 +271,7 @@ async def test_cancelling_withdraws_waiting_reminders_and_tells_the_group(db: Da
     # Scheduled from the group's chat: no notice there (the reply says it); cancelled: told.
     assert told == [sessions.CANCELLED]
     async with db.transaction() as session:
-        assert await sessions.next_session(session, group_id=group.id or 0, now=NOW) is None
+        assert await sessions.next_session(session, group_ids=[group.id or 0], now=NOW) is None
 
 
 async def test_rsvps_count_the_last_answer_and_only_member_cities(db: Database) -> None:

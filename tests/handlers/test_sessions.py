@@ -1,0 +1,314 @@
+"""Sessions through the real bot: fixing, RSVPs, /next, /sessions, moving, cancelling,
+reminders across a restart. The group spans three offsets in winter (Belgrade +1,
+Athens +2, İstanbul +3) and two in summer, when Athens and İstanbul read the same clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from bot.application import sweep_sessions
+from storage.models import OutboxMessage, WorkingSession
+from tests.conftest import (
+    SECRETARY,
+    BotHarness,
+    Clock,
+    link_chat,
+    make_delegate,
+    replies,
+    running_bot,
+    snapshot,
+)
+from tests.fakes.telegram import Call
+from tests.fakes.updates import User, group
+
+CHAT = group(-1007770001, "B40 Climate")
+COORDINATOR = User(id=77_100_001, first_name="Marko", language_code="en")  # Belgrade
+ELENI = User(id=77_100_002, first_name="Eleni", language_code="el")  # Athens
+DENIZ = User(id=77_100_003, first_name="Deniz", language_code="en")  # İstanbul
+OUTSIDER = User(id=77_100_004, first_name="Ana", language_code="en")  # Zagreb, not in the group
+WINTER_TABLE = "10:00–11:30 Belgrade · 11:00–12:30 Athens · 12:00–13:30 İstanbul"
+
+
+async def _climate_group(harness: BotHarness) -> None:
+    await link_chat(harness, CHAT, "climate")
+    for user, city in ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul")):
+        await make_delegate(harness, user, city)
+        assert "joined" in replies(await harness.command("/join", user, CHAT))[0] or user == ELENI
+    await harness.command(f"/coordinator {COORDINATOR.id}", SECRETARY, CHAT)
+    await make_delegate(harness, OUTSIDER, "Zagreb")
+
+
+async def _schedule(harness: BotHarness, text: str) -> Call:
+    calls = await harness.command(text, COORDINATOR, CHAT)
+    [reply] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    return reply
+
+
+async def _sessions(harness: BotHarness) -> list[WorkingSession]:
+    async with harness.db.transaction() as session:
+        return list((await session.exec(select(WorkingSession))).all())
+
+
+async def test_a_fixed_session_shows_every_citys_local_time(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    winter = await _schedule(
+        harness, "/schedule 2026-02-10 10:00 Europe/Belgrade 90 | Heat action plans"
+    )
+    [meeting] = await _sessions(harness)
+    assert meeting.starts_at == datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
+    assert meeting.ends_at == datetime(2026, 2, 10, 10, 30, tzinfo=UTC)
+    assert winter.text == (
+        f"📅 Session #{meeting.id} of <b>Local Climate Action</b> (climate) is fixed.\n"
+        "<b>Heat action plans</b>\n"
+        "Tuesday, 10 February 2026\n"
+        f"{WINTER_TABLE}\n"
+        f"Join: {meeting.join_url}"
+    )
+    assert [data for _label, data in winter.buttons()] == [
+        f"rsvp:{meeting.id}:yes",
+        f"rsvp:{meeting.id}:maybe",
+        f"rsvp:{meeting.id}:no",
+    ]
+    # After the March switch Athens and İstanbul read the same clock; the zone defaults to
+    # the network's (İstanbul), so 12:00 there is 10:00 in Belgrade.
+    summer = await _schedule(harness, "/schedule 2026-03-30 12:00-13:00")
+    assert "Monday, 30 March 2026\n11:00–12:00 Belgrade · 12:00–13:00 Athens, İstanbul\n" in (
+        summer.text
+    )
+
+
+async def test_rsvps_are_counted_per_city_and_redraw_the_card(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    card = await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    [meeting] = await _sessions(harness)
+    yes, maybe, no = (data for _label, data in card.buttons())
+
+    pressed = await harness.press(yes, ELENI, on=card, chat=CHAT)
+    [answer] = [c for c in pressed if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == "Σημειώθηκε για Athens: έρχεται."
+    await harness.press(maybe, DENIZ, on=card, chat=CHAT)
+    redrawn = await harness.press(no, COORDINATOR, on=card, chat=CHAT)
+    [edit] = [c for c in redrawn if c.method == "editMessageText"]
+    assert edit.text.endswith("1 city coming: Athens\nMaybe: İstanbul\nNot coming: Belgrade"), (
+        edit.text
+    )
+
+    # A delegate of a city outside the group is told so; nothing is recorded.
+    refused = await harness.press(yes, OUTSIDER, on=card, chat=CHAT)
+    [alert] = [c for c in refused if c.method == "answerCallbackQuery"]
+    assert alert.params["text"] == "Zagreb is not a member of Local Climate Action."
+    # The last answer counts: the coordinator comes after all.
+    await harness.press(yes, COORDINATOR, on=card, chat=CHAT)
+    shown = replies(await harness.command("/next", DENIZ, CHAT), CHAT.id)[0]
+    assert shown.endswith("2 cities coming: Athens, Belgrade\nMaybe: İstanbul"), shown
+    assert f"Next: Session #{meeting.id}" in shown
+
+
+async def test_forged_rsvp_buttons_are_refused_silently(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    card = await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    [meeting] = await _sessions(harness)
+    before = await snapshot(harness.db)
+    # Data for another session, not on the card's keyboard.
+    forged = await harness.press(f"rsvp:{(meeting.id or 0) + 1}:yes", ELENI, on=card, chat=CHAT)
+    assert [c.params.get("text") for c in forged if c.method == "answerCallbackQuery"] == [None]
+    assert replies(forged) == []
+    assert await snapshot(harness.db) == before
+
+
+async def test_next_and_sessions_in_private_speak_the_readers_language(
+    harness: BotHarness,
+) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade | Heat")
+    await _schedule(harness, "/schedule 2026-02-03 10:00 Europe/Belgrade | Water")
+    [reply] = replies(await harness.command("/next", ELENI, ELENI.private))
+    # The soonest first; the weekday and date in Greek, the cities as they are named.
+    assert "Water" in reply and "Τρίτη 3 Φεβρουαρίου 2026" in reply, reply
+    assert WINTER_TABLE in reply
+    listed = replies(await harness.command("/sessions", DENIZ, DENIZ.private))[0]
+    assert listed.index("Water") < listed.index("Heat")
+    assert listed.count(WINTER_TABLE) == 2
+    # Someone with no city and no role has no sessions to see, and is told why.
+    stranger = User(id=77_100_099, first_name="Zoe", language_code="en")
+    [told] = replies(await harness.command("/sessions", stranger, stranger.private))
+    assert "not a delegate of a member city" in told
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/schedule 2026-02-30 10:00", "“2026-02-30” is not a date. Write dates as YYYY-MM-DD"),
+        ("/schedule 2026-02-10 25:00", "“25:00” is not a time."),
+        (
+            "/schedule 2026-03-29 03:30 Europe/Athens",
+            "03:30 does not exist on 2026-03-29 in Europe/Athens",
+        ),
+        (
+            "/schedule 2026-02-10 10:00 Europe/Belgarde",
+            "“Europe/Belgarde” is not a time zone I know. Did you mean Europe/Belgrade?",
+        ),
+        ("/schedule 2026-02-10 10:00 Sofia", "Did you mean Europe/Sofia?"),
+        ("/schedule 2026-02-10 10:00-09:00", "would end (09:00) before it starts (10:00)"),
+        ("/schedule 2026-02-10 10:00 0", "0 minutes is not possible"),
+        ("/schedule 2026-02-10 10:00 481", "481 minutes is not possible"),
+        ("/schedule 2026-01-10 10:00", "That time has already passed."),
+        ("/schedule", "Give the day and the time: /schedule YYYY-MM-DD HH:MM"),
+        ("/schedule 10:00 2026-02-10", "Give the day and the time"),
+        ("/schedule 2026-02-10 10:00-11:00 90", "Give the day and the time"),
+        ("/move", "No upcoming sessions."),
+        ("/move 12", "Give the session's number and its new day and time"),
+        ("/move 999 2026-02-11 10:00", "There is no session #999."),
+        ("/cancel x", "Give the session's number: /cancel &lt;session&gt;"),
+        ("/cancel 999", "There is no session #999."),
+    ],
+)
+async def test_bad_input_is_explained_and_changes_nothing(
+    harness: BotHarness, text: str, expected: str
+) -> None:
+    await _climate_group(harness)
+    before = await snapshot(harness.db)
+    [reply] = replies(await harness.command(text, COORDINATOR, CHAT), CHAT.id)
+    assert expected in reply, reply
+    assert await snapshot(harness.db) == before
+    assert await _sessions(harness) == []
+
+
+async def test_only_organisers_fix_move_or_cancel(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    [meeting] = await _sessions(harness)
+    before = await snapshot(harness.db)
+    for text in (
+        "/schedule 2026-02-11 10:00",
+        f"/move {meeting.id} 2026-02-12 10:00",
+        f"/cancel {meeting.id}",
+        "/cancel",
+    ):
+        [reply] = replies(await harness.command(text, DENIZ, CHAT), CHAT.id)
+        assert reply == (
+            "Only this working group's coordinators, the secretariat or the term presidency "
+            "can fix, move or cancel its sessions."
+        ), text
+    assert await snapshot(harness.db) == before
+    assert await _sessions(harness) == [meeting]
+
+
+async def test_a_move_tells_the_group_and_its_old_reminders_are_gone(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    [meeting] = await _sessions(harness)
+    clock.now = meeting.starts_at - timedelta(days=7)
+    assert await sweep_sessions(harness.app) == 1
+    await harness.app.outbox.deliver_due()
+    [week] = [t for t in harness.telegram.texts(CHAT.id) if t.startswith("⏰")]
+    assert week.startswith(f"⏰ Reminder: Session #{meeting.id} of ")
+    assert "starts in 7 days." in week and WINTER_TABLE in week
+
+    clock.now += timedelta(hours=1)
+    moved = await harness.command(f"/move {meeting.id} 2026-02-12 10:00 Europe/Belgrade", SECRETARY)
+    [told] = [c.text for c in moved if c.chat_id == CHAT.id]
+    assert told.startswith(
+        f"🔁 Session #{meeting.id} of <b>Local Climate Action</b> (climate) is moved."
+    )
+    assert "Thursday, 12 February 2026" in told
+    assert told.endswith(
+        "It was: Tuesday, 10 February 2026 10:00 Belgrade · 11:00 Athens · 12:00 İstanbul"
+    )
+    # The new time's marks bring its reminders; the old time's marks bring nothing.
+    new_start = datetime(2026, 2, 12, 9, 0, tzinfo=UTC)
+    for now, written in (
+        (new_start - timedelta(days=7), 1),
+        (meeting.starts_at - timedelta(days=1), 0),
+        (new_start - timedelta(days=1), 1),
+        (meeting.starts_at - timedelta(hours=1), 0),
+    ):
+        clock.now = now
+        assert await sweep_sessions(harness.app) == written, now
+    await harness.app.outbox.deliver_due()
+    reminders = [t for t in harness.telegram.texts(CHAT.id) if t.startswith("⏰")]
+    assert len(reminders) == 3
+    assert "starts in 7 days." in reminders[1] and "starts in 1 day." in reminders[2]
+    assert "Thursday, 12 February 2026" in reminders[2]
+
+
+async def test_cancel_by_button_and_reminders_withdrawn(harness: BotHarness, clock: Clock) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    await _schedule(harness, "/schedule 2026-02-17 10:00 Europe/Belgrade")
+    first, second = await _sessions(harness)
+    [choose] = [
+        c for c in await harness.command("/cancel", COORDINATOR, CHAT) if c.chat_id == CHAT.id
+    ]
+    assert choose.text.startswith("Which session do you want to cancel?")
+    assert [data for _l, data in choose.buttons()] == [
+        f"ses:cancel:{first.id}",
+        f"ses:cancel:{second.id}",
+    ]
+    done = await harness.press(f"ses:cancel:{second.id}", COORDINATOR, on=choose, chat=CHAT)
+    [edit] = [c for c in done if c.method == "editMessageText"]
+    assert edit.text.startswith(f"🚫 Session #{second.id} of")
+    assert "This session is cancelled." in edit.text
+    # Pressed again: already cancelled, said so; nothing changes.
+    again = await harness.press(f"ses:cancel:{second.id}", COORDINATOR, on=choose, chat=CHAT)
+    [alert] = [c for c in again if c.method == "answerCallbackQuery"]
+    assert alert.params["text"] == (
+        f"Session #{second.id} is cancelled; it cannot be changed any more."
+    )
+    clock.now = second.starts_at - timedelta(days=1)
+    assert await sweep_sessions(harness.app) == 0
+
+
+async def test_reminders_survive_a_restart_neither_lost_nor_repeated(
+    db: object, clock: Clock
+) -> None:
+    from storage.db import Database
+
+    assert isinstance(db, Database)
+    async with running_bot(db, clock) as first:
+        await _climate_group(first)
+        await _schedule(first, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+        [meeting] = await _sessions(first)
+        clock.now = meeting.starts_at - timedelta(days=7)
+        assert await sweep_sessions(first.app) == 1
+        await first.app.outbox.deliver_due()
+        assert len([t for t in first.telegram.texts(CHAT.id) if t.startswith("⏰")]) == 1
+        # Written but not yet sent when the process dies: the next process sends it.
+        clock.now = meeting.starts_at - timedelta(days=1)
+        assert await sweep_sessions(first.app) == 1
+
+    # A new process on the same database, the same moment: the seven-day reminder is not
+    # repeated and the one-day reminder, owed but unsent, goes out once.
+    async with running_bot(db, clock, seed=False) as second:
+        assert await sweep_sessions(second.app) == 0
+        await second.app.outbox.deliver_due()
+        sent = [t for t in second.telegram.texts(CHAT.id) if t.startswith("⏰")]
+        assert len(sent) == 1 and "starts in 1 day." in sent[0]
+        # Down from just after the one-day mark until 20 minutes before the start.
+        clock.now = meeting.starts_at - timedelta(minutes=20)
+
+    async with running_bot(db, clock, seed=False) as third:
+        assert await sweep_sessions(third.app) == 1
+        await third.app.outbox.deliver_due()
+        assert await sweep_sessions(third.app) == 0
+        await third.app.outbox.deliver_due()
+        sent = [t for t in third.telegram.texts(CHAT.id) if t.startswith("⏰")]
+        assert len(sent) == 1 and "starts in 20 minutes." in sent[0]  # late, and says so
+    async with db.transaction() as session:
+        rows = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == "session.reminder")
+                .order_by(col(OutboxMessage.id))
+            )
+        ).all()
+    assert [(r.params["before_minutes"], r.sent_at is not None) for r in rows] == [
+        (10080, True),
+        (1440, True),
+        (60, True),
+    ]
