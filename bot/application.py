@@ -30,6 +30,7 @@ from handlers import (
     language,
     membership,
     menu,
+    plans,
     presidency,
     registration,
     secretariat,
@@ -40,6 +41,7 @@ from handlers.context import BotContext, Deps, Progress, run_update
 from handlers.outbox import OutboxWorker
 from locales import SUPPORTED_LANGUAGES, _, use_language
 from scheduler.clock import Clock, utcnow
+from storage import plans as plans_store
 from storage import sessions as sessions_store
 from storage import updates
 from storage.db import Database
@@ -113,6 +115,7 @@ COMMANDS = [
     ("sessions", sessions.sessions_command),
     ("move", sessions.move),
     ("cancel", sessions.cancel),
+    ("plan", plans.plan),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -127,6 +130,7 @@ BUTTONS = [
     (r"^app:", membership.decide_button),
     (r"^rsvp:", sessions.rsvp_button),
     (r"^ses:cancel:", sessions.cancel_button),
+    (r"^pl:", plans.poll_button),
 ]
 
 
@@ -246,12 +250,18 @@ async def _sweep_sessions(context: BotContext) -> None:
 
 
 async def sweep_sessions(application: B40Application) -> int:
-    """Write what the sessions owe now (reminders), from the database alone; returns how
-    many notices were new. Safe to run any number of times: each has its dedupe key."""
+    """Do what the sessions owe now, from the database alone: decide the planning polls
+    whose deadline has passed, then write the reminders that are due; returns how many
+    reminders were new. Safe to run any number of times: each has its dedupe key."""
     deps = application.deps
+    now = deps.clock()
     async with deps.db.transaction() as session:
-        written = await sessions_store.enqueue_due_reminders(session, now=deps.clock())
-    if written:
+        decided = await plans_store.close_due(
+            session, now=now, meeting_url_template=deps.meeting_url
+        )
+    async with deps.db.transaction() as session:
+        written = await sessions_store.enqueue_due_reminders(session, now=now)
+    if written or decided:
         deps.outbox_written()
     return written
 

@@ -119,6 +119,18 @@ MESSAGES: dict[type[errors.DomainError], str] = {
     errors.UnknownSession: N_("There is no session #{session}. /sessions lists the upcoming ones."),
     errors.SessionCancelled: N_("Session #{session} is cancelled; it cannot be changed any more."),
     errors.SessionOver: N_("Session #{session} is over; it cannot be changed any more."),
+    errors.UnknownPoll: N_("There is no poll #{poll}."),
+    errors.PollClosed: N_("This poll is closed; answers and choices are no longer taken."),
+    errors.UnknownPollOption: N_("That poll has no such option."),
+    errors.NoCandidates: N_(
+        "Between {start} and {end} there is no time at which any of the {cities} member "
+        "cities is inside its working hours on a working day. Try other dates: "
+        "/plan YYYY-MM-DD YYYY-MM-DD."
+    ),
+    errors.NoMemberCities: N_(
+        "{group} has no member cities yet, so there is nobody to plan for. "
+        "Delegates can send /join here."
+    ),
     scheduler_errors.InvalidDate: N_(
         "“{text}” is not a date. Write dates as YYYY-MM-DD, e.g. 2027-01-14."
     ),
@@ -208,6 +220,11 @@ USAGE = {
         "/move <session> YYYY-MM-DD HH:MM [zone], e.g. /move 12 2027-01-14 10:00."
     ),
     "cancel": N_("Give the session's number: /cancel <session>, e.g. /cancel 12."),
+    "plan": N_(
+        "/plan proposes the best times for the next four weeks from a week ahead. "
+        "To choose: /plan [YYYY-MM-DD YYYY-MM-DD] [minutes] [| title], "
+        "e.g. /plan 2027-01-11 2027-01-29 90 | Quarterly session."
+    ),
 }
 
 WRONG_CHAT = {

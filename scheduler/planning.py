@@ -336,13 +336,16 @@ def _country_holidays(country: str, year: int) -> dict[date, str]:
 
 
 def _check_duration(duration: timedelta, step: timedelta) -> None:
-    minutes = duration / timedelta(minutes=1)
     if duration <= timedelta(0) or duration % step or duration > MAX_DURATION:
         raise InvalidDuration(
-            minutes=int(minutes) if minutes == int(minutes) else minutes,
-            max=int(MAX_DURATION / timedelta(minutes=1)),
-            step=step / timedelta(minutes=1),
+            minutes=_whole(duration / timedelta(minutes=1)),
+            max=_whole(MAX_DURATION / timedelta(minutes=1)),
+            step=_whole(step / timedelta(minutes=1)),
         )
+
+
+def _whole(minutes: float) -> int | float:
+    return int(minutes) if minutes == int(minutes) else minutes
 
 
 def _wall_instant(day: date, wall: time, tz: tzinfo) -> datetime:

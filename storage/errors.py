@@ -194,3 +194,25 @@ class SessionCancelled(DomainError):
 
 class SessionOver(DomainError):
     pass
+
+
+# Polls and planning
+class UnknownPoll(DomainError):
+    pass
+
+
+class PollClosed(DomainError):
+    """``poll``: closed, superseded, or past its deadline."""
+
+
+class UnknownPollOption(DomainError):
+    pass
+
+
+class NoCandidates(DomainError):
+    """The planner found no time in the window at which any member city is free:
+    ``start`` and ``end`` (dates), ``cities`` (how many member cities)."""
+
+
+class NoMemberCities(DomainError):
+    """``group``: a working group with no member cities cannot plan a session."""

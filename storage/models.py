@@ -80,6 +80,10 @@ class City(SQLModel, table=True):
     founding: bool = False
     joined_on: date
     created_at: datetime = _created()
+    # Working hours for planning, in local wall time: "HH:MM", and ISO weekdays "12345".
+    work_start: str = Field(default="09:00", max_length=5)
+    work_end: str = Field(default="17:00", max_length=5)
+    work_days: str = Field(default="12345", max_length=7)
 
 
 class User(SQLModel, table=True):
@@ -303,3 +307,58 @@ class SessionRsvp(SQLModel, table=True):
     city_id: int = Field(foreign_key="city.id", index=True)
     answer: str = Field(max_length=8)
     answered_at: datetime = _created()
+
+
+class PollKind(StrEnum):
+    AVAILABILITY = "availability"  # each option answered yes / maybe / no (planning a session)
+
+
+class PollStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # decided: ``outcome`` names the option, or None when none was chosen
+    SUPERSEDED = "superseded"  # a newer poll of the same group and kind replaced it
+
+
+class Poll(SQLModel, table=True):
+    """A question to the cities, counted one city, one answer (the last of its delegates)."""
+
+    __tablename__ = "poll"
+    __table_args__ = (Index("ix_poll_status_closes", "status", "closes_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int | None = Field(default=None, foreign_key="working_group.id", index=True)
+    kind: str = Field(max_length=16)
+    question: str = Field(default="", max_length=300)
+    status: str = Field(default=PollStatus.OPEN.value, max_length=12)
+    closes_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    length_minutes: int | None = None  # availability: the session's length
+    outcome: int | None = None  # the chosen option's position
+    session_id: int | None = Field(default=None, foreign_key="working_session.id")
+    created_by: int | None = _telegram_id(nullable=True)
+    created_at: datetime = _created()
+    closed_at: datetime | None = _instant()
+
+
+class PollOption(SQLModel, table=True):
+    __tablename__ = "poll_option"
+
+    poll_id: int = Field(foreign_key="poll.id", primary_key=True)
+    position: int = Field(primary_key=True)  # 1, 2, ... as shown
+    label: str = Field(default="", max_length=200)
+    starts_at: datetime | None = _instant()
+    ends_at: datetime | None = _instant()
+    # Why the proposal leaves cities out, as the planner said when it was made.
+    notes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PollVote(SQLModel, table=True):
+    """A city's answer to one option: the last delegate of the city to answer sets it."""
+
+    __tablename__ = "poll_vote"
+
+    poll_id: int = Field(foreign_key="poll.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    city_id: int = Field(foreign_key="city.id", primary_key=True)
+    user_id: int = _telegram_id()
+    value: str = Field(max_length=8)
+    cast_at: datetime = _created()

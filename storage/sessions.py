@@ -78,7 +78,7 @@ def _check_times(starts_at: datetime, length: timedelta, *, now: datetime) -> No
         raise errors.SessionInPast(starts_at=starts_at)
 
 
-def _clean_title(title: str) -> str:
+def clean_title(title: str) -> str:
     title = " ".join(title.split())
     if len(title) > MAX_TITLE:
         raise errors.InvalidSessionTitle(max=MAX_TITLE)
@@ -90,7 +90,7 @@ def require_organiser(actor: Actor, group_id: int) -> None:
         raise errors.NotAllowed(role="session_organiser")
 
 
-async def _group_chats(session: AsyncSession, group_id: int) -> list[int]:
+async def group_chats(session: AsyncSession, group_id: int) -> list[int]:
     rows = await session.exec(
         select(Chat.chat_id).where(Chat.group_id == group_id, col(Chat.bot_is_member))
     )
@@ -144,7 +144,7 @@ async def _tell_group(
     except_chat: int | None,
     extra: dict[str, object] | None = None,
 ) -> None:
-    chats = [c for c in await _group_chats(session, group.id or 0) if c != except_chat]
+    chats = [c for c in await group_chats(session, group.id or 0) if c != except_chat]
     if not chats:
         return
     described = await describe(session, meeting, group)
@@ -174,15 +174,43 @@ async def schedule(
     now: datetime,
     origin_chat: int | None = None,
 ) -> WorkingSession:
+    """An organiser fixes a session; the group's other chats are told."""
     require_organiser(actor, group.id or 0)
+    return await fix(
+        session,
+        group=group,
+        starts_at=starts_at,
+        length=length,
+        title=title,
+        meeting_url_template=meeting_url_template,
+        now=now,
+        created_by=actor.user_id,
+        origin_chat=origin_chat,
+    )
+
+
+async def fix(
+    session: AsyncSession,
+    *,
+    group: WorkingGroup,
+    starts_at: datetime,
+    length: timedelta,
+    title: str,
+    meeting_url_template: str,
+    now: datetime,
+    created_by: int | None,
+    origin_chat: int | None = None,
+) -> WorkingSession:
+    """A session is fixed, by an organiser (``schedule``) or by a poll's deadline (the bot,
+    ``created_by`` None): no role is checked here."""
     _check_times(starts_at, length, now=now)
     meeting = WorkingSession(
         group_id=group.id or 0,
-        title=_clean_title(title),
+        title=clean_title(title),
         starts_at=starts_at,
         ends_at=starts_at + length,
         join_url=meeting_url(meeting_url_template, group),
-        created_by=actor.user_id,
+        created_by=created_by,
         created_at=now,
         updated_at=now,
     )
@@ -190,7 +218,7 @@ async def schedule(
     await session.flush()
     audit.record(
         session,
-        actor_id=actor.user_id,
+        actor_id=created_by,
         action="session.schedule",
         subject=group.slug,
         meeting=meeting.id,
@@ -459,7 +487,7 @@ async def enqueue_due_reminders(
             continue
         offset = min(owed)  # the latest one due
         minutes = int(offset.total_seconds() // 60)
-        chats = await _group_chats(session, group.id or 0)
+        chats = await group_chats(session, group.id or 0)
         if not chats:
             continue
         started = meeting.starts_at <= now

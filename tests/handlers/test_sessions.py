@@ -312,3 +312,152 @@ async def test_reminders_survive_a_restart_neither_lost_nor_repeated(
         (1440, True),
         (60, True),
     ]
+
+
+async def test_plan_answers_per_city_confirm_next_and_reminder(
+    harness: BotHarness, clock: Clock
+) -> None:
+    """The whole flow: /plan → answers from three cities → confirm → /next → reminder."""
+    await _climate_group(harness)
+    kostas = User(id=77_100_005, first_name="Kostas", language_code="en")  # Athens too
+    await make_delegate(harness, kostas, "Athens")
+    # 23–27 March 2026: before the switch; Wednesday 25 March is a holiday in Greece only.
+    calls = await harness.command(
+        "/plan 2026-03-23 2026-03-27 60 | Quarterly session", COORDINATOR, CHAT
+    )
+    [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    assert poll.text.startswith(
+        "🗳 When shall <b>Local Climate Action</b> (climate) meet?\n<b>Quarterly session</b>\n"
+        "A session of 60 minutes."
+    )
+    # Every day has a time all three cities can make but the Greek holiday, which comes last.
+    assert "<b>1.</b> Monday, 23 March 2026\n10:00–11:00 Belgrade · 11:00–12:00 Athens · " in (
+        poll.text
+    )
+    assert poll.text.endswith(
+        "<b>5.</b> Wednesday, 25 March 2026\n"
+        "10:00–11:00 Belgrade · 11:00–12:00 Athens · 12:00–13:00 İstanbul\n"
+        "✅ — · ❔ — · ❌ —\n"
+        "Left out: Athens (holiday: Independence Day)"
+    ), poll.text
+    data = {label: data for label, data in poll.buttons()}
+
+    await harness.press(data["2 ✅"], ELENI, on=poll, chat=CHAT)
+    await harness.press(data["2 ❔"], DENIZ, on=poll, chat=CHAT)
+    await harness.press(data["2 ✅"], COORDINATOR, on=poll, chat=CHAT)
+    # Another delegate of Athens answers last: Athens's answer is now theirs.
+    pressed = await harness.press(data["2 ❌"], kostas, on=poll, chat=CHAT)
+    [answer] = [c for c in pressed if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == "Noted for Athens: time 2, no."
+    [edit] = [c for c in pressed if c.method == "editMessageText"]
+    assert "<b>2.</b> Tuesday, 24 March 2026\n" in edit.text
+    assert "✅ Belgrade · ❔ İstanbul · ❌ Athens" in edit.text
+
+    # Not a member city; not an organiser: refused, with the reason.
+    for who, button, said in (
+        (OUTSIDER, "2 ✅", "Zagreb is not a member of Local Climate Action."),
+        (DENIZ, "📌 2", "Only this working group's coordinators, the secretariat or the term"),
+    ):
+        refused = await harness.press(data[button], who, on=poll, chat=CHAT)
+        [alert] = [c for c in refused if c.method == "answerCallbackQuery"]
+        assert alert.params["text"].startswith(said), alert.params
+        assert alert.params["show_alert"] is True
+
+    confirmed = await harness.press(data["📌 2"], COORDINATOR, on=poll, chat=CHAT)
+    [meeting] = await _sessions(harness)
+    assert meeting.title == "Quarterly session"
+    assert meeting.starts_at == datetime(2026, 3, 24, 9, 0, tzinfo=UTC)
+    [closed] = [c for c in confirmed if c.method == "editMessageText"]
+    assert f"Closed: time 2 is fixed as session #{meeting.id}." in closed.text
+    assert closed.buttons() == []
+    [fixed] = [c for c in confirmed if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    assert fixed.text.startswith(f"📅 Session #{meeting.id} of ")
+    # Pressed again, or another time: the poll is closed; nothing else is fixed.
+    again = await harness.press(data["📌 3"], COORDINATOR, on=poll, chat=CHAT)
+    [alert] = [c for c in again if c.method == "answerCallbackQuery"]
+    assert alert.params["text"] == "This poll is closed; answers and choices are no longer taken."
+    assert len(await _sessions(harness)) == 1
+
+    shown = replies(await harness.command("/next", DENIZ, CHAT), CHAT.id)[0]
+    assert "Tuesday, 24 March 2026\n10:00–11:00 Belgrade · 11:00–12:00 Athens · 12:00–13:00" in (
+        shown
+    )
+    await harness.press(f"rsvp:{meeting.id}:yes", DENIZ, on=fixed, chat=CHAT)
+    clock.now = meeting.starts_at - timedelta(days=1)
+    assert await sweep_sessions(harness.app) == 1
+    await harness.app.outbox.deliver_due()
+    [reminder] = [t for t in harness.telegram.texts(CHAT.id) if t.startswith("⏰")]
+    assert reminder.startswith(f"⏰ Reminder: Session #{meeting.id} of ")
+    assert "starts in 1 day." in reminder and meeting.join_url in reminder
+    assert reminder.endswith("1 city coming: İstanbul")
+
+
+async def test_at_the_deadline_the_best_answered_time_is_fixed(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    calls = await harness.command("/plan 2026-03-23 2026-03-27", COORDINATOR, CHAT)
+    [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    data = {label: data for label, data in poll.buttons()}
+    # Time 1: two yes, one no. Time 3: one yes, two maybe. Time 4: two yes, no "no".
+    for who, button in (
+        (ELENI, "1 ✅"),
+        (DENIZ, "1 ✅"),
+        (COORDINATOR, "1 ❌"),
+        (ELENI, "3 ✅"),
+        (DENIZ, "3 ❔"),
+        (COORDINATOR, "3 ❔"),
+        (ELENI, "4 ✅"),
+        (COORDINATOR, "4 ✅"),
+    ):
+        await harness.press(data[button], who, on=poll, chat=CHAT)
+    clock.now += timedelta(hours=47, minutes=59)
+    await sweep_sessions(harness.app)
+    assert await _sessions(harness) == []
+    clock.now += timedelta(minutes=1)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    [meeting] = await _sessions(harness)
+    assert meeting.starts_at.date().isoformat() == "2026-03-27"  # time 4
+    assert meeting.created_by is None  # fixed by the bot, at the deadline
+    [told] = [t for t in harness.telegram.texts(CHAT.id) if t.startswith("📅")]
+    assert told.startswith(f"📅 Session #{meeting.id} of ") and "Friday, 27 March 2026" in told
+    # The sweep runs again: nothing more.
+    await sweep_sessions(harness.app)
+    assert len(await _sessions(harness)) == 1
+
+
+async def test_a_poll_nobody_answered_closes_without_a_session(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    await harness.command("/plan 2026-03-23 2026-03-27", COORDINATOR, CHAT)
+    clock.now += timedelta(days=3)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    assert await _sessions(harness) == []
+    [told] = [t for t in harness.telegram.texts(CHAT.id) if t.startswith("🗳")][-1:]
+    assert "Closed: no proposed time suited any city." in told
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/plan 2026-03-27 2026-03-23", "The period ends (2026-03-23) before it starts"),
+        ("/plan 2026-01-01 2027-03-01", "The period is 425 days long; I search at most 366"),
+        ("/plan 2025-03-01 2025-03-02", "That period is over."),
+        ("/plan 2026-03-01", "/plan proposes the best times"),
+        ("/plan 2026-03-23 2026-03-27 0", "0 minutes is not possible"),
+        ("/plan 2026-03-23 2026-03-27 20", "in steps of 15; 20 minutes is not possible"),
+        ("/plan 2026-03-23 2026-03-27 600", "600 minutes is not possible"),
+        ("/plan 2026-03-28 2026-03-29", "there is no time at which any of the 3 member cities"),
+    ],
+)
+async def test_bad_plans_are_explained_and_change_nothing(
+    harness: BotHarness, text: str, expected: str
+) -> None:
+    await _climate_group(harness)
+    before = await snapshot(harness.db)
+    [reply] = replies(await harness.command(text, COORDINATOR, CHAT), CHAT.id)
+    assert expected in reply, reply
+    assert await snapshot(harness.db) == before
