@@ -116,6 +116,7 @@ COMMANDS = [
     ("move", sessions.move),
     ("cancel", sessions.cancel),
     ("plan", plans.plan),
+    ("hours", cities.hours),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.

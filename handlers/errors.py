@@ -131,6 +131,10 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "{group} has no member cities yet, so there is nobody to plan for. "
         "Delegates can send /join here."
     ),
+    scheduler_errors.InvalidWeekdays: N_(
+        "“{text}” are not weekdays I understand. Write them like Mon-Fri, Mon,Wed,Fri or 1-5 "
+        "(Monday is 1)."
+    ),
     scheduler_errors.InvalidDate: N_(
         "“{text}” is not a date. Write dates as YYYY-MM-DD, e.g. 2027-01-14."
     ),
@@ -176,6 +180,7 @@ ROLE_NEEDED = {
         "Only the term presidency or the secretariat can propose a working group."
     ),
     "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
+    "city_delegate": N_("Only the city's own delegates or the secretariat can do that."),
     "session_organiser": N_(
         "Only this working group's coordinators, the secretariat or the term presidency "
         "can fix, move or cancel its sessions."
@@ -220,6 +225,11 @@ USAGE = {
         "/move <session> YYYY-MM-DD HH:MM [zone], e.g. /move 12 2027-01-14 10:00."
     ),
     "cancel": N_("Give the session's number: /cancel <session>, e.g. /cancel 12."),
+    "hours": N_(
+        "Give the working hours and, if not Monday to Friday, the days: "
+        "/hours HH:MM-HH:MM [days], e.g. /hours 08:30-16:30 Mon-Fri. "
+        "The secretariat names the city first: /hours Sofia 08:30-16:30."
+    ),
     "plan": N_(
         "/plan proposes the best times for the next four weeks from a week ahead. "
         "To choose: /plan [YYYY-MM-DD YYYY-MM-DD] [minutes] [| title], "

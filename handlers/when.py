@@ -18,7 +18,7 @@ from babel.dates import format_date, format_interval, format_skeleton
 
 from handlers.context import esc, esc_line
 from locales import locale
-from scheduler.errors import InvalidDate, InvalidTime, SessionEndsBeforeStart
+from scheduler.errors import InvalidDate, InvalidTime, InvalidWeekdays, SessionEndsBeforeStart
 from scheduler.zones import check_zone, local_time_table, to_utc
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -119,3 +119,62 @@ def time_table(
         return table
     heading = format_date(rows[0][0].date(), format="full", locale=loc)
     return f"{esc(heading)}\n{table}"
+
+
+_ENGLISH_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _day_names() -> dict[str, int]:
+    """Weekday names people may type: ISO numbers, English, and the reader's language."""
+    names: dict[str, int] = {str(day + 1): day for day in range(7)}
+    for day, short in enumerate(_ENGLISH_DAYS):
+        names[short] = day
+    loc = locale()
+    for context in ("format", "stand-alone"):
+        for width in ("abbreviated", "wide", "short"):
+            for day, name in loc.days[context][width].items():
+                names.setdefault(_fold(name), day)
+    english = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4}
+    names.update({**english, "saturday": 5, "sunday": 6})
+    return names
+
+
+def _fold(name: str) -> str:
+    return name.casefold().strip().rstrip(".")
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """``Mon-Fri``, ``Mon,Wed,Fri``, ``1-5`` (ISO, Monday = 1), or names in the reader's
+    language; a range wraps past Sunday (``Sun-Thu``). Monday = 0 in what is returned."""
+    names = _day_names()
+    days: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        first, sep, last = part.replace("–", "-").partition("-")
+        try:
+            start = names[_fold(first)]
+            end = names[_fold(last)] if sep else start
+        except KeyError:
+            raise InvalidWeekdays(text=text) from None
+        day = start
+        days.add(day)
+        while day != end:
+            day = (day + 1) % 7
+            days.add(day)
+    return frozenset(days)
+
+
+def weekdays_text(days: frozenset[int]) -> str:
+    """Mon–Fri, or Mon, Wed, Fri: abbreviated names in the reader's language."""
+    short = locale().days["format"]["abbreviated"]
+    ordered = sorted(days)
+    runs: list[list[int]] = []
+    for day in ordered:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = [
+        f"{short[run[0]]}–{short[run[-1]]}" if len(run) > 2 else ", ".join(short[d] for d in run)
+        for run in runs
+    ]
+    return esc(", ".join(parts))

@@ -48,3 +48,7 @@ class InvalidTime(DomainError):
 
 class SessionEndsBeforeStart(DomainError):
     """The end wall time ``end`` is not after the start ``start`` (both HH:MM)."""
+
+
+class InvalidWeekdays(DomainError):
+    """``text`` names no weekdays this way: Mon-Fri, Mon,Wed,Fri or 1-5."""

@@ -15,8 +15,10 @@ from babel import Locale
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler.planning import WorkingHours
 from storage import audit, errors
 from storage.models import City, Country
+from storage.roles import Actor
 
 MAX_CITY_NAME = 80
 _EXTRA_FOLDS = str.maketrans({"ı": "i", "đ": "d", "ł": "l", "ø": "o", "æ": "ae", "ß": "ss"})
@@ -284,3 +286,27 @@ async def import_cities(
             unchanged += 1
     await session.flush()
     return ImportResult(added=added, updated=updated, unchanged=unchanged)
+
+
+async def set_working_hours(
+    session: AsyncSession, *, actor: Actor, city: City, hours: WorkingHours
+) -> City:
+    """A city's working hours for planning: set by its own delegates or the secretariat."""
+    own = actor.is_approved_delegate and actor.city is not None and actor.city.id == city.id
+    if not (own or actor.is_secretariat):
+        raise errors.NotAllowed(role="city_delegate")
+    was = (city.work_start, city.work_end, city.work_days)
+    city.work_start = hours.start.strftime("%H:%M")
+    city.work_end = hours.end.strftime("%H:%M")
+    city.work_days = "".join(str(day + 1) for day in sorted(hours.weekdays))
+    session.add(city)
+    await session.flush()
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="city.hours",
+        subject=city.name,
+        was=list(was),
+        now=[city.work_start, city.work_end, city.work_days],
+    )
+    return city

@@ -218,6 +218,11 @@ DOMAIN_TABLES = (
     "membership_application",
     "audit_log",
     "outbox_message",
+    "working_session",
+    "session_rsvp",
+    "poll",
+    "poll_option",
+    "poll_vote",
 )
 
 

@@ -340,7 +340,7 @@ async def test_plan_answers_per_city_confirm_next_and_reminder(
         "✅ — · ❔ — · ❌ —\n"
         "Left out: Athens (holiday: Independence Day)"
     ), poll.text
-    data = {label: data for label, data in poll.buttons()}
+    data = dict(poll.buttons())
 
     await harness.press(data["2 ✅"], ELENI, on=poll, chat=CHAT)
     await harness.press(data["2 ❔"], DENIZ, on=poll, chat=CHAT)
@@ -398,7 +398,7 @@ async def test_at_the_deadline_the_best_answered_time_is_fixed(
     await _climate_group(harness)
     calls = await harness.command("/plan 2026-03-23 2026-03-27", COORDINATOR, CHAT)
     [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
-    data = {label: data for label, data in poll.buttons()}
+    data = dict(poll.buttons())
     # Time 1: two yes, one no. Time 3: one yes, two maybe. Time 4: two yes, no "no".
     for who, button in (
         (ELENI, "1 ✅"),
@@ -459,5 +459,58 @@ async def test_bad_plans_are_explained_and_change_nothing(
     await _climate_group(harness)
     before = await snapshot(harness.db)
     [reply] = replies(await harness.command(text, COORDINATOR, CHAT), CHAT.id)
+    assert expected in reply, reply
+    assert await snapshot(harness.db) == before
+
+
+async def test_working_hours_are_set_by_the_city_and_planning_keeps_to_them(
+    harness: BotHarness,
+) -> None:
+    await _climate_group(harness)
+    [shown] = replies(await harness.command("/hours", DENIZ, CHAT), CHAT.id)
+    assert shown.startswith(
+        "Working hours for planning: İstanbul (Türkiye): 09:00–17:00, Mon–Fri "
+        "(local time in Europe/Istanbul)"
+    ), shown
+    # İstanbul works 08:00–12:00 local: in winter that is 06:00–10:00 Belgrade time, so
+    # with Belgrade's 09:00 start only 09:00–10:00 Belgrade (11:00–12:00 İstanbul) is common.
+    [done] = replies(await harness.command("/hours 08:00-12:00 Mon-Thu", DENIZ, CHAT), CHAT.id)
+    assert done == (
+        "Working hours for planning are now: İstanbul (Türkiye): 08:00–12:00, Mon–Thu "
+        "(local time in Europe/Istanbul)"
+    )
+    calls = await harness.command("/plan 2026-02-09 2026-02-13 60", COORDINATOR, CHAT)
+    [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    assert poll.text.count("09:00–10:00 Belgrade · 10:00–11:00 Athens · 11:00–12:00 İstanbul") == 4
+    # Friday is not İstanbul's working day any more: it is the one left out.
+    assert "Friday, 13 February 2026" in poll.text
+    assert "Left out: İstanbul (not a working day" in poll.text
+
+    # Another city's delegate may not; the secretariat may, naming the city.
+    before = await snapshot(harness.db)
+    [refused] = replies(await harness.command("/hours İstanbul 10:00-11:00", ELENI, CHAT), CHAT.id)
+    assert "Μόνο" in refused or "Only the city's own delegates" in refused
+    assert await snapshot(harness.db) == before
+    await harness.command("/hours Istanbul 09:30-17:30 1-5", SECRETARY, SECRETARY.private)
+    [again] = replies(await harness.command("/hours", DENIZ, CHAT), CHAT.id)
+    assert "09:30–17:30, Mon–Fri" in again
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/hours 17:00-09:00", "Working hours must end after they start"),
+        ("/hours 09:00-17:00 Mon-Fry", "“Mon-Fry” are not weekdays I understand."),
+        ("/hours 09:00", "Give the working hours"),
+        ("/hours 9-17", "Give the working hours"),
+        ("/hours Atlantis 09:00-17:00", "I don't know a member city called “Atlantis”"),
+    ],
+)
+async def test_bad_working_hours_are_explained(
+    harness: BotHarness, text: str, expected: str
+) -> None:
+    await _climate_group(harness)
+    before = await snapshot(harness.db)
+    [reply] = replies(await harness.command(text, DENIZ, CHAT), CHAT.id)
     assert expected in reply, reply
     assert await snapshot(harness.db) == before
