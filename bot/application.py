@@ -117,6 +117,8 @@ COMMANDS = [
     ("cancel", sessions.cancel),
     ("plan", plans.plan),
     ("hours", cities.hours),
+    ("request_session", plans.request_session),
+    ("cadence", plans.cadence),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -252,8 +254,9 @@ async def _sweep_sessions(context: BotContext) -> None:
 
 async def sweep_sessions(application: B40Application) -> int:
     """Do what the sessions owe now, from the database alone: decide the planning polls
-    whose deadline has passed, then write the reminders that are due; returns how many
-    reminders were new. Safe to run any number of times: each has its dedupe key."""
+    whose deadline has passed, open the quarterly planning that is due, then write the
+    reminders that are due; returns how many reminders were new. Safe to run any number
+    of times: each poll is decided or opened once, each reminder has its dedupe key."""
     deps = application.deps
     now = deps.clock()
     async with deps.db.transaction() as session:
@@ -261,8 +264,12 @@ async def sweep_sessions(application: B40Application) -> int:
             session, now=now, meeting_url_template=deps.meeting_url
         )
     async with deps.db.transaction() as session:
+        opened = await plans_store.open_due_quarters(
+            session, now=now, today=deps.today(), reference_zone=deps.reference_zone
+        )
+    async with deps.db.transaction() as session:
         written = await sessions_store.enqueue_due_reminders(session, now=now)
-    if written or decided:
+    if written or decided or opened:
         deps.outbox_written()
     return written
 

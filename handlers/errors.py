@@ -131,6 +131,14 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "{group} has no member cities yet, so there is nobody to plan for. "
         "Delegates can send /join here."
     ),
+    errors.InvalidCadence: N_(
+        "Give a number of weeks from 1 to {max}, or off: /cadence 4, /cadence off."
+    ),
+    errors.InvalidRequestReason: N_("Please give a reason of at most {max} characters."),
+    errors.AlreadyRequested: N_(
+        "{city} has already asked for an extra session; planning opens when enough cities "
+        "have asked."
+    ),
     scheduler_errors.InvalidWeekdays: N_(
         "“{text}” are not weekdays I understand. Write them like Mon-Fri, Mon,Wed,Fri or 1-5 "
         "(Monday is 1)."
@@ -229,6 +237,10 @@ USAGE = {
         "Give the working hours and, if not Monday to Friday, the days: "
         "/hours HH:MM-HH:MM [days], e.g. /hours 08:30-16:30 Mon-Fri. "
         "The secretariat names the city first: /hours Sofia 08:30-16:30."
+    ),
+    "cadence": N_(
+        "/cadence <weeks> sets how many weeks before each quarter planning opens by "
+        "itself; /cadence off stops it. E.g. /cadence 4."
     ),
     "plan": N_(
         "/plan proposes the best times for the next four weeks from a week ahead. "

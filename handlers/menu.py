@@ -17,7 +17,18 @@ HELP_EVERYONE = [
     ("roster", N_("in a working group's chat: its cities and delegates")),
     ("presidency", N_("the term presidency and its history")),
     ("apply", N_("<city>, <country code>, <zone> — a new city asks to join")),
+    ("next", N_("the next session: local times, link, who is coming")),
+    ("sessions", N_("upcoming sessions of your working groups")),
+    ("hours", N_("HH:MM-HH:MM [days] — your city's working hours for planning")),
+    ("request_session", N_("[reason] — your city asks for an extra session")),
     ("language", N_("<code> — the language I speak with you")),
+]
+HELP_ORGANISERS = [
+    ("plan", N_("[from to] [minutes] — best times for a session, as a poll per city")),
+    ("schedule", N_("YYYY-MM-DD HH:MM [zone] [minutes] — fix a session")),
+    ("move", N_("<session> YYYY-MM-DD HH:MM [zone] — move a session")),
+    ("cancel", N_("<session> — cancel a session")),
+    ("cadence", N_("[weeks|off] — when planning opens by itself before each quarter")),
 ]
 HELP_SECRETARIAT = [
     ("approve", N_("<number> — approve a delegate request")),
@@ -34,6 +45,10 @@ async def help_command(update: Update, ctx: BotContext) -> None:
     lines = [_("<b>What I can do</b>")]
     lines.extend(f"/{name} {esc(_(text))}" for name, text in HELP_EVERYONE)
     actor = await ctx.actor()
+    if actor.is_secretariat or actor.is_presidency or actor.coordinates:
+        lines.append("")
+        lines.append(_("<b>For organisers</b>"))
+        lines.extend(f"/{name} {esc(_(text))}" for name, text in HELP_ORGANISERS)
     if actor.is_presidency and not actor.is_secretariat:
         lines.append("")
         lines.append("/newgroup " + esc(_(HELP_SECRETARIAT[4][1])))

@@ -204,3 +204,67 @@ def _opened(params: dict[str, Any]) -> Rendered:
 @notice(plans.UNDECIDED)
 def _undecided(params: dict[str, Any]) -> Rendered:
     return poll_text(params), None
+
+
+async def request_session(update: Update, ctx: BotContext) -> None:
+    """/request_session [reason]: the city asks for an extra session."""
+    group = await chat_group(update, ctx)
+    outcome = await plans.request_session(
+        ctx.session,
+        actor=await ctx.actor(),
+        group=group,
+        reason=command_text(update),
+        now=ctx.now(),
+        today=ctx.deps.today(),
+        reference_zone=ctx.deps.reference_zone,
+    )
+    asked = ", ".join(esc_line(name) for name in outcome.asked)
+    if outcome.poll is None:
+        ctx.reply(
+            update,
+            ngettext(
+                "Noted. Cities asking for an extra session: {cities}. "
+                "Planning opens when {n} city has asked.",
+                "Noted. Cities asking for an extra session: {cities}. "
+                "Planning opens when {n} cities have asked.",
+                outcome.needed,
+            ).format(cities=asked, n=outcome.needed),
+        )
+        return
+    facts = await plans.describe(ctx.session, outcome.poll)
+    ctx.reply(
+        update,
+        _("Enough cities asked for an extra session ({cities}): planning is open.").format(
+            cities=asked
+        )
+        + "\n\n"
+        + poll_text(facts),
+        poll_keyboard(facts),
+    )
+
+
+async def cadence(update: Update, ctx: BotContext) -> None:
+    """/cadence [weeks|off]: when planning opens by itself before each quarter."""
+    group = await chat_group(update, ctx)
+    text = command_text(update).lower()
+    if text:
+        if text in ("off", "0"):
+            weeks = 0
+        elif text.isdigit() and len(text) <= 3:
+            weeks = int(text)
+        else:
+            raise Usage("cadence")
+        group = await plans.set_cadence(
+            ctx.session, actor=await ctx.actor(), group=group, weeks=weeks
+        )
+    if group.cadence_weeks:
+        said = ngettext(
+            "Planning for {group} opens by itself {n} week before each quarter.",
+            "Planning for {group} opens by itself {n} weeks before each quarter.",
+            group.cadence_weeks,
+        ).format(group=group_name_label(group.name, group.slug), n=group.cadence_weeks)
+    else:
+        said = _("Planning for {group} does not open by itself; organisers use /plan.").format(
+            group=group_name_label(group.name, group.slug)
+        )
+    ctx.reply(update, said)

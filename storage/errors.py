@@ -216,3 +216,15 @@ class NoCandidates(DomainError):
 
 class NoMemberCities(DomainError):
     """``group``: a working group with no member cities cannot plan a session."""
+
+
+class InvalidCadence(DomainError):
+    """``weeks`` is not from 0 (off) to ``max``."""
+
+
+class InvalidRequestReason(DomainError):
+    """The reason given is longer than ``max`` characters."""
+
+
+class AlreadyRequested(DomainError):
+    """``city`` has already asked for an extra session that is not planned yet."""

@@ -157,6 +157,8 @@ class WorkingGroup(SQLModel, table=True):
     proposed_as: str | None = Field(default=None, max_length=12)  # "presidency" | "secretariat"
     confirmed_by: int | None = _telegram_id(nullable=True)
     created_at: datetime = _created()
+    # The quarterly cadence: planning opens this many weeks before each quarter; 0 is off.
+    cadence_weeks: int = 4
 
 
 class GroupMembership(SQLModel, table=True):
@@ -332,6 +334,8 @@ class Poll(SQLModel, table=True):
     status: str = Field(default=PollStatus.OPEN.value, max_length=12)
     closes_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     length_minutes: int | None = None  # availability: the session's length
+    # Why it was opened: "2027Q1" by the quarterly cadence, "request" by cities' requests.
+    purpose: str | None = Field(default=None, max_length=16)
     outcome: int | None = None  # the chosen option's position
     session_id: int | None = Field(default=None, foreign_key="working_session.id")
     created_by: int | None = _telegram_id(nullable=True)
@@ -362,3 +366,18 @@ class PollVote(SQLModel, table=True):
     user_id: int = _telegram_id()
     value: str = Field(max_length=8)
     cast_at: datetime = _created()
+
+
+class SessionRequest(SQLModel, table=True):
+    """A city asks its working group for an extra session (``/request_session``)."""
+
+    __tablename__ = "session_request"
+    __table_args__ = (Index("ix_session_request_group", "group_id", "poll_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="working_group.id")
+    city_id: int = Field(foreign_key="city.id")
+    user_id: int = _telegram_id()
+    reason: str = Field(default="", max_length=300)
+    requested_at: datetime = _created()
+    poll_id: int | None = Field(default=None, foreign_key="poll.id")  # the planning it opened

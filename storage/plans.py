@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler import planning
 from scheduler.planning import Busy, Candidate, PlanningCity, ReasonKind, WorkingHours
-from storage import audit, errors, outbox, polls, sessions
+from storage import audit, errors, outbox, polls, roster, sessions
 from storage.models import (
     City,
     GroupMembership,
+    GroupStatus,
     Poll,
     PollKind,
     PollStatus,
+    SessionRequest,
     SessionStatus,
     WorkingGroup,
     WorkingSession,
@@ -35,6 +38,11 @@ from storage.roles import Actor
 log = logging.getLogger(__name__)
 
 ANSWERS = ("yes", "maybe", "no")
+REQUEST = "request"  # the purpose of planning opened by cities' requests
+REQUEST_SHARE = 3  # a third of the group's cities asking opens planning
+REQUEST_MAX_AGE = timedelta(days=90)  # older requests no longer count
+MAX_CADENCE_WEEKS = 12
+MAX_REASON = 300
 DEADLINE = timedelta(hours=48)
 DEFAULT_LENGTH = timedelta(minutes=90)
 # Without dates: from a week ahead (time to prepare), four weeks long.
@@ -152,6 +160,7 @@ async def open_plan(
     reference_zone: str,
     title: str = "",
     deadline: timedelta = DEADLINE,
+    purpose: str | None = None,
 ) -> Poll:
     """Open an availability poll with the best times; ``actor`` None is the bot itself.
 
@@ -193,6 +202,7 @@ async def open_plan(
         closes_at=now + deadline,
         created_by=actor.user_id if actor is not None else None,
         length_minutes=int(length.total_seconds() // 60),
+        purpose=purpose,
     )
     audit.record(
         session,
@@ -391,3 +401,201 @@ async def close_due(
             continue
         decided.append((poll, meeting))
     return decided
+
+
+# The quarterly cadence ------------------------------------------------------------------------
+
+
+def next_quarter(today: date) -> tuple[date, date, str]:
+    """The first and last day of the quarter after ``today``'s, and its name (2027Q1)."""
+    index = (today.month - 1) // 3 + 1  # 1..4, this quarter
+    year, quarter = (today.year + 1, 1) if index == 4 else (today.year, index + 1)
+    first = date(year, 3 * quarter - 2, 1)
+    after = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return first, after - timedelta(days=1), f"{year}Q{quarter}"
+
+
+async def open_due_quarters(
+    session: AsyncSession, *, now: datetime, today: date, reference_zone: str
+) -> list[Poll]:
+    """Open planning by itself for each group whose next quarter comes within its cadence:
+    once per group and quarter, unless organisers are planning already or a session in
+    that quarter is fixed. The group's chats get the poll."""
+    first, last, name = next_quarter(today)
+    groups = (
+        await session.exec(
+            select(WorkingGroup).where(
+                WorkingGroup.status == GroupStatus.ACTIVE.value, col(WorkingGroup.cadence_weeks) > 0
+            )
+        )
+    ).all()
+    opened = []
+    for group in groups:
+        if today < first - timedelta(weeks=group.cadence_weeks):
+            continue
+        chats = await sessions.group_chats(session, group.id or 0)
+        if not chats or await _quarter_handled(session, group, name, first, last):
+            continue
+        try:
+            async with session.begin_nested():
+                poll = await open_plan(
+                    session,
+                    actor=None,
+                    group=group,
+                    first_day=first,
+                    last_day=min(last, first + timedelta(weeks=6) - timedelta(days=1)),
+                    length=DEFAULT_LENGTH,
+                    now=now,
+                    reference_zone=reference_zone,
+                    purpose=name,
+                )
+        except errors.DomainError as exc:
+            log.info("no planning opened for %s in %s: %r", group.slug, name, exc)
+            continue
+        facts = await describe(session, poll)
+        await outbox.enqueue_many(
+            session,
+            [
+                outbox.Entry(chat, OPENED, facts, dedupe_key=f"{OPENED}:{poll.id}:{chat}")
+                for chat in chats
+            ],
+        )
+        opened.append(poll)
+    return opened
+
+
+async def _quarter_handled(
+    session: AsyncSession, group: WorkingGroup, name: str, first: date, last: date
+) -> bool:
+    """Planning for that quarter was opened, is under way, or a session in it is fixed."""
+    poll = (
+        await session.exec(
+            select(Poll.id).where(
+                Poll.group_id == group.id,
+                Poll.kind == PollKind.AVAILABILITY.value,
+                (Poll.purpose == name) | (Poll.status == PollStatus.OPEN.value),
+            )
+        )
+    ).first()
+    if poll is not None:
+        return True
+    fixed = (
+        await session.exec(
+            select(WorkingSession.id).where(
+                WorkingSession.group_id == group.id,
+                WorkingSession.status == SessionStatus.SCHEDULED.value,
+                col(WorkingSession.starts_at) >= datetime.combine(first, time(0), tzinfo=UTC),
+                col(WorkingSession.starts_at)
+                < datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC),
+            )
+        )
+    ).first()
+    return fixed is not None
+
+
+async def set_cadence(
+    session: AsyncSession, *, actor: Actor, group: WorkingGroup, weeks: int
+) -> WorkingGroup:
+    """Organisers set how many weeks before a quarter planning opens by itself (0: never)."""
+    sessions.require_organiser(actor, group.id or 0)
+    if not 0 <= weeks <= MAX_CADENCE_WEEKS:
+        raise errors.InvalidCadence(weeks=weeks, max=MAX_CADENCE_WEEKS)
+    was = group.cadence_weeks
+    group.cadence_weeks = weeks
+    session.add(group)
+    await session.flush()
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="group.cadence",
+        subject=group.slug,
+        was=was,
+        now=weeks,
+    )
+    return group
+
+
+# Extra sessions cities ask for -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    asked: list[str]  # the cities whose requests count now, by name
+    needed: int  # how many cities must ask
+    poll: Poll | None  # the planning the requests opened, if they did
+
+
+async def request_session(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    group: WorkingGroup,
+    reason: str,
+    now: datetime,
+    today: date,
+    reference_zone: str,
+) -> RequestOutcome:
+    """A city asks for an extra session; when a third of the group's cities have asked (in
+    the last 90 days, since planning last opened this way), planning opens."""
+    city = actor.approved_city()
+    if await session.get(GroupMembership, (group.id, city.id)) is None:
+        raise errors.NotInGroup(city=city.name, group=group.name)
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_REASON:
+        raise errors.InvalidRequestReason(max=MAX_REASON)
+    pending = (
+        await session.exec(
+            select(SessionRequest, City)
+            .join(City, col(City.id) == col(SessionRequest.city_id))
+            .where(
+                SessionRequest.group_id == group.id,
+                col(SessionRequest.poll_id).is_(None),
+                col(SessionRequest.requested_at) > now - REQUEST_MAX_AGE,
+            )
+        )
+    ).all()
+    if any(row_city.id == city.id for _request, row_city in pending):
+        raise errors.AlreadyRequested(city=city.name)
+    request = SessionRequest(
+        group_id=group.id or 0,
+        city_id=city.id or 0,
+        user_id=actor.user_id,
+        reason=reason,
+        requested_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="session.request",
+        subject=group.slug,
+        city=city.name,
+        reason=reason,
+    )
+    asked = sorted(
+        {row_city.name for _request, row_city in pending} | {city.name}, key=roster.city_key
+    )
+    members = len(await member_cities(session, group.id or 0))
+    needed = max(1, -(-members // REQUEST_SHARE))
+    if len(asked) < needed:
+        return RequestOutcome(asked, needed, None)
+    first, last = default_window(today)
+    poll = await open_plan(
+        session,
+        actor=None,
+        group=group,
+        first_day=first,
+        last_day=last,
+        length=DEFAULT_LENGTH,
+        now=now,
+        reference_zone=reference_zone,
+        purpose=REQUEST,
+    )
+    for counted, _city in pending:
+        counted.poll_id = poll.id
+        session.add(counted)
+    request.poll_id = poll.id
+    session.add(request)
+    await session.flush()
+    return RequestOutcome(asked, needed, poll)

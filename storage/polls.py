@@ -50,6 +50,7 @@ async def create(
     closes_at: datetime,
     created_by: int | None,
     length_minutes: int | None = None,
+    purpose: str | None = None,
 ) -> Poll:
     if not options:
         raise ValueError("a poll needs options")
@@ -60,6 +61,7 @@ async def create(
         closes_at=closes_at,
         length_minutes=length_minutes,
         created_by=created_by,
+        purpose=purpose,
     )
     session.add(poll)
     await session.flush()

@@ -514,3 +514,84 @@ async def test_bad_working_hours_are_explained(
     [reply] = replies(await harness.command(text, DENIZ, CHAT), CHAT.id)
     assert expected in reply, reply
     assert await snapshot(harness.db) == before
+
+
+async def test_planning_opens_by_itself_before_each_quarter(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    # 2026Q2 starts on Wednesday 1 April; four weeks before is 4 March.
+    # The network's day is İstanbul's: 3 March 23:59 there is still a day early; one minute
+    # later it is 4 March in İstanbul, while Belgrade still reads 3 March 22:00.
+    clock.now = datetime(2026, 3, 3, 20, 59, tzinfo=UTC)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    assert not [t for t in harness.telegram.texts(CHAT.id) if t.startswith("🗳")]
+    clock.now = datetime(2026, 3, 3, 21, 0, tzinfo=UTC)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    [poll] = [c for c in harness.telegram.sent(CHAT.id) if c.text.startswith("🗳")]
+    assert "<b>1.</b> Wednesday, 1 April 2026\n" in poll.text
+    # Once a quarter: the next runs open nothing more.
+    clock.now += timedelta(days=1)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    assert len([t for t in harness.telegram.texts(CHAT.id) if t.startswith("🗳")]) == 1
+    # The poll the bot posted is answered like any other.
+    data = dict(poll.buttons())
+    pressed = await harness.press(data["1 ✅"], DENIZ, on=poll, chat=CHAT)
+    assert [c.params["text"] for c in pressed if c.method == "answerCallbackQuery"] == [
+        "Noted for İstanbul: time 1, yes."
+    ]
+
+
+async def test_cadence_is_set_by_organisers_and_off_means_off(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    [refused] = replies(await harness.command("/cadence off", DENIZ, CHAT), CHAT.id)
+    assert refused.startswith("Only this working group's coordinators")
+    [said] = replies(await harness.command("/cadence off", COORDINATOR, CHAT), CHAT.id)
+    assert said == (
+        "Planning for <b>Local Climate Action</b> (climate) does not open by itself; "
+        "organisers use /plan."
+    )
+    clock.now = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    assert not [t for t in harness.telegram.texts(CHAT.id) if t.startswith("🗳")]
+    [said] = replies(await harness.command("/cadence 2", COORDINATOR, CHAT), CHAT.id)
+    assert said.endswith("opens by itself 2 weeks before each quarter.")
+    [bad] = replies(await harness.command("/cadence 13", COORDINATOR, CHAT), CHAT.id)
+    assert bad == "Give a number of weeks from 1 to 12, or off: /cadence 4, /cadence off."
+    # A session already fixed in the quarter: nothing to plan.
+    await _schedule(harness, "/schedule 2026-04-14 10:00")
+    await sweep_sessions(harness.app)
+    await harness.app.outbox.deliver_due()
+    assert not [t for t in harness.telegram.texts(CHAT.id) if t.startswith("🗳")]
+
+
+async def test_enough_cities_asking_opens_planning(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    await harness.command("/join", OUTSIDER, CHAT)  # four cities: two must ask
+    [first] = replies(
+        await harness.command("/request_session heat wave <plan>", DENIZ, CHAT), CHAT.id
+    )
+    assert first == (
+        "Noted. Cities asking for an extra session: İstanbul. "
+        "Planning opens when 2 cities have asked."
+    )
+    [again] = replies(await harness.command("/request_session", DENIZ, CHAT), CHAT.id)
+    assert again.startswith("İstanbul has already asked for an extra session")
+    calls = await harness.command("/request_session", OUTSIDER, CHAT)
+    [opened] = [c for c in calls if c.chat_id == CHAT.id]
+    assert opened.text.startswith(
+        "Enough cities asked for an extra session (İstanbul, Zagreb): planning is open.\n\n🗳 "
+    )
+    assert opened.buttons()
+    async with harness.db.transaction() as session:
+        from storage.models import SessionRequest
+
+        requests = (await session.exec(select(SessionRequest))).all()
+    assert sorted(r.reason for r in requests) == ["", "heat wave <plan>"]
+    assert {r.poll_id for r in requests} != {None}

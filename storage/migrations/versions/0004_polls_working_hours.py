@@ -1,4 +1,4 @@
-"""polls counted per city; cities' working hours
+"""polls counted per city; cities' working hours; the quarterly cadence; session requests
 
 Revision ID: 0004
 Revises: 0003
@@ -33,6 +33,13 @@ def upgrade() -> None:
         batch_op.alter_column("work_end", server_default=None)
         batch_op.alter_column("work_days", server_default=None)
 
+    with op.batch_alter_table("working_group", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("cadence_weeks", sa.Integer(), nullable=False, server_default="4")
+        )
+    with op.batch_alter_table("working_group", schema=None) as batch_op:
+        batch_op.alter_column("cadence_weeks", server_default=None)
+
     op.create_table(
         "poll",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -42,6 +49,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("length_minutes", sa.Integer(), nullable=True),
+        sa.Column("purpose", sa.String(length=16), nullable=True),
         sa.Column("outcome", sa.Integer(), nullable=True),
         sa.Column("session_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
@@ -80,13 +88,36 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "session_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=300), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("poll_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["city_id"], ["city.id"]),
+        sa.ForeignKeyConstraint(["group_id"], ["working_group.id"]),
+        sa.ForeignKeyConstraint(["poll_id"], ["poll.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("session_request", schema=None) as batch_op:
+        batch_op.create_index("ix_session_request_group", ["group_id", "poll_id"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("session_request", schema=None) as batch_op:
+        batch_op.drop_index("ix_session_request_group")
+    op.drop_table("session_request")
     op.drop_table("poll_vote")
     op.drop_table("poll_option")
     with op.batch_alter_table("poll", schema=None) as batch_op:
         batch_op.drop_index("ix_poll_status_closes")
         batch_op.drop_index("ix_poll_group_id")
     op.drop_table("poll")
+    with op.batch_alter_table("working_group", schema=None) as batch_op:
+        batch_op.drop_column("cadence_weeks")
     with op.batch_alter_table("city", schema=None) as batch_op:
         batch_op.drop_column("work_days")
         batch_op.drop_column("work_end")
