@@ -4,10 +4,13 @@ Athens +2, İstanbul +3) and two in summer, when Athens and İstanbul read the s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
+from telegram import Update
 
 from bot.application import sweep_sessions
 from storage.models import OutboxMessage, WorkingSession
@@ -22,7 +25,7 @@ from tests.conftest import (
     snapshot,
 )
 from tests.fakes.telegram import Call
-from tests.fakes.updates import User, group
+from tests.fakes.updates import User, callback, group
 
 CHAT = group(-1007770001, "B40 Climate")
 COORDINATOR = User(id=77_100_001, first_name="Marko", language_code="en")  # Belgrade
@@ -595,3 +598,46 @@ async def test_enough_cities_asking_opens_planning(harness: BotHarness) -> None:
         requests = (await session.exec(select(SessionRequest))).all()
     assert sorted(r.reason for r in requests) == ["", "heat wave <plan>"]
     assert {r.poll_id for r in requests} != {None}
+
+
+async def test_two_organisers_confirm_at_the_same_moment(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both pass every check before either writes: one time is fixed, the other is refused,
+    and the session the loser had fixed in its transaction is rolled back with it."""
+    from storage import plans
+
+    await _climate_group(harness)
+    calls = await harness.command("/plan 2026-03-23 2026-03-27", COORDINATOR, CHAT)
+    [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    data = dict(poll.buttons())
+    both_inside = asyncio.Barrier(2)
+    real_confirm = plans.confirm
+
+    async def confirm_together(*args: Any, **kwargs: Any) -> Any:
+        await both_inside.wait()
+        return await real_confirm(*args, **kwargs)
+
+    monkeypatch.setattr(plans, "confirm", confirm_together)
+    message = harness.telegram._message(poll.params, message_id=4242)
+    updates = [
+        Update.de_json(callback(data[button], who, message, CHAT), harness.app.bot)
+        for who, button in ((COORDINATOR, "📌 2"), (SECRETARY, "📌 3"))
+    ]
+    before = len(harness.telegram.calls)
+    await asyncio.wait_for(
+        asyncio.gather(*(harness.app.process_update(u) for u in updates)), timeout=30
+    )
+    answers = [
+        c.params.get("text")
+        for c in harness.telegram.calls[before:]
+        if c.method == "answerCallbackQuery"
+    ]
+    assert len(answers) == 2 and answers.count(None) == 1, answers
+    [meeting] = await _sessions(harness)
+    assert meeting.starts_at.date().isoformat() in ("2026-03-24", "2026-03-26")
+    async with harness.db.transaction() as session:
+        from storage.models import Poll
+
+        [stored] = (await session.exec(select(Poll))).all()
+    assert stored.session_id == meeting.id and stored.outcome in (2, 3)
