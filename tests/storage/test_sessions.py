@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -333,3 +336,42 @@ async def test_rsvps_count_the_last_answer_and_only_member_cities(db: Database) 
 
 def _approved(user_id: int, city: City) -> Delegate:
     return Delegate(user_id=user_id, city_id=city.id or 0, status=DelegateStatus.APPROVED.value)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2026, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2028, 12, 31),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ).map(lambda value: value.replace(second=0, microsecond=0))
+)
+async def test_every_stored_instant_round_trips_through_every_member_zone(
+    db: Database, instant: datetime
+) -> None:
+    """Written to the database and read back (SQLite text or PostgreSQL timestamptz), the
+    instant is the same, in UTC, and each member zone's wall clock leads back to it."""
+    async with db.transaction() as session:
+        group = await groups.get_group(session, "climate")
+        meeting = await sessions.fix(
+            session,
+            group=group,
+            starts_at=instant,
+            length=timedelta(minutes=60),
+            title="",
+            meeting_url_template=URL,
+            now=instant - timedelta(days=1),
+            created_by=None,
+        )
+    async with db.transaction() as session:
+        stored, _group = await sessions.get(session, meeting.id or 0)
+    assert stored.starts_at == instant and stored.starts_at.utcoffset() == timedelta(0)
+    for zone in ("Europe/Istanbul", "Europe/Athens", "Europe/Belgrade", "Europe/Chisinau"):
+        local = stored.starts_at.astimezone(ZoneInfo(zone))
+        back = to_utc(local.date(), local.time(), zone=zone)
+        # The second pass through a repeated hour reads back as the first (the stated rule).
+        assert back == instant if local.fold == 0 else back == instant - timedelta(hours=1)
