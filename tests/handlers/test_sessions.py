@@ -345,7 +345,15 @@ async def test_plan_answers_per_city_confirm_next_and_reminder(
     ), poll.text
     data = dict(poll.buttons())
 
-    await harness.press(data["2 ✅"], ELENI, on=poll, chat=CHAT)
+    greek = await harness.press(data["2 ✅"], ELENI, on=poll, chat=CHAT)
+    # Eleni reads Greek: her confirmation speaks it, and so does the redrawn poll, since this
+    # group has not chosen a language of its own (/language sets one for everyone).
+    assert [c.params["text"] for c in greek if c.method == "answerCallbackQuery"] == [
+        "Σημειώθηκε για Athens: ώρα 2, ναι."
+    ]
+    [redrawn] = [c.text for c in greek if c.method == "editMessageText"]
+    assert redrawn.startswith("🗳 Πότε θα συνεδριάσει η ομάδα <b>Local Climate Action</b>")
+    assert "<b>2.</b> Τρίτη 24 Μαρτίου 2026\n" in redrawn
     await harness.press(data["2 ❔"], DENIZ, on=poll, chat=CHAT)
     await harness.press(data["2 ✅"], COORDINATOR, on=poll, chat=CHAT)
     # Another delegate of Athens answers last: Athens's answer is now theirs.
@@ -492,7 +500,10 @@ async def test_working_hours_are_set_by_the_city_and_planning_keeps_to_them(
     # Another city's delegate may not; the secretariat may, naming the city.
     before = await snapshot(harness.db)
     [refused] = replies(await harness.command("/hours İstanbul 10:00-11:00", ELENI, CHAT), CHAT.id)
-    assert "Μόνο" in refused or "Only the city's own delegates" in refused
+    # In Eleni's language: the group has none of its own.
+    assert refused == (
+        "Μόνο οι εκπρόσωποι της ίδιας της πόλης ή η γραμματεία μπορούν να το κάνουν αυτό."
+    )
     assert await snapshot(harness.db) == before
     await harness.command("/hours Istanbul 09:30-17:30 1-5", SECRETARY, SECRETARY.private)
     [again] = replies(await harness.command("/hours", DENIZ, CHAT), CHAT.id)
