@@ -19,7 +19,7 @@ from babel.dates import format_date, format_interval, format_skeleton
 from handlers.context import esc, esc_line
 from locales import locale
 from scheduler.errors import InvalidDate, InvalidTime, InvalidWeekdays, SessionEndsBeforeStart
-from scheduler.zones import check_zone, local_time_table, to_utc
+from scheduler.zones import check_zone, to_utc, zone_info
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -97,27 +97,35 @@ def time_table(
     """
     if not places:
         places = [("UTC", "UTC")]
-    rows = local_time_table(starts_at, places)
-    dates = {local.date() for local, _names in rows}
+    # Places read together when their clocks agree at the start and, for a span, at the
+    # end too: a session across a switch night ends at different offsets for zones that
+    # started it on the same clock (İstanbul and Athens on 25 October 2026).
+    rows: dict[tuple[datetime, datetime | None], tuple[datetime, datetime | None, list[str]]] = {}
+    for name, zone in places:
+        tz = zone_info(zone)
+        start = starts_at.astimezone(tz)
+        end = ends_at.astimezone(tz) if ends_at is not None else None
+        key = (start.replace(tzinfo=None), end.replace(tzinfo=None) if end else None)
+        rows.setdefault(key, (start, end, []))[2].append(name)
+    ordered = [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1] or k[0]))]
+    dates = {start.date() for start, _end, _names in ordered}
     loc = locale()
     parts = []
-    for local, names in rows:
+    for start, end, names in ordered:
         # A 24-hour clock in every language (Greek and Albanian default to 12 hours):
         # across zones, "10:00" must never be read as the evening.
-        if ends_at is None:
-            clock = format_skeleton("Hm", local.replace(tzinfo=None), locale=loc)
+        naive = start.replace(tzinfo=None)
+        if end is None:
+            clock = format_skeleton("Hm", naive, locale=loc)
         else:
-            end = ends_at.astimezone(local.tzinfo)
-            clock = format_interval(
-                local.replace(tzinfo=None).time(), end.replace(tzinfo=None).time(), "Hm", locale=loc
-            )
+            clock = format_interval(naive.time(), end.replace(tzinfo=None).time(), "Hm", locale=loc)
         if len(dates) > 1:
-            clock = format_date(local.date(), format="medium", locale=loc) + " " + clock
+            clock = format_date(start.date(), format="medium", locale=loc) + " " + clock
         parts.append(f"{clock} {', '.join(esc_line(name) for name in names)}")
     table = " · ".join(parts)
     if len(dates) > 1:
         return table
-    heading = format_date(rows[0][0].date(), format="full", locale=loc)
+    heading = format_date(ordered[0][0].date(), format="full", locale=loc)
     return f"{esc(heading)}\n{table}"
 
 

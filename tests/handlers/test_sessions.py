@@ -652,3 +652,42 @@ async def test_two_organisers_confirm_at_the_same_moment(
 
         [stored] = (await session.exec(select(Poll))).all()
     assert stored.session_id == meeting.id and stored.outcome in (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "starts_at", "table"),
+    [
+        # The Friday before the October switch: three offsets still in summer (+2 +3 +3).
+        (
+            "/schedule 2026-10-23 10:00 Europe/Belgrade 60",
+            datetime(2026, 10, 23, 8, 0, tzinfo=UTC),
+            "10:00–11:00 Belgrade · 11:00–12:00 Athens, İstanbul",
+        ),
+        # The Monday after it: Belgrade and Athens fell back, İstanbul did not (+1 +2 +3).
+        (
+            "/schedule 2026-10-26 10:00 Europe/Belgrade 60",
+            datetime(2026, 10, 26, 9, 0, tzinfo=UTC),
+            "10:00–11:00 Belgrade · 11:00–12:00 Athens · 12:00–13:00 İstanbul",
+        ),
+        # The night of the switch: 03:30 happens twice in Athens; the first is meant (00:30 UTC).
+        (
+            "/schedule 2026-10-25 03:30 Europe/Athens 30",
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            "02:30–02:00 Belgrade · 03:30–03:00 Athens · 03:30–04:00 İstanbul",
+        ),
+        # The night of the March switch: 04:30 in Athens exists (after the jump), 01:30 UTC.
+        (
+            "/schedule 2026-03-29 04:30 Europe/Athens 60",
+            datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+            "03:30–04:30 Belgrade · 04:30–05:30 Athens, İstanbul",
+        ),
+    ],
+)
+async def test_sessions_on_both_sides_of_the_switches(
+    harness: BotHarness, text: str, starts_at: datetime, table: str
+) -> None:
+    await _climate_group(harness)
+    reply = await _schedule(harness, text)
+    [meeting] = await _sessions(harness)
+    assert meeting.starts_at == starts_at
+    assert table in reply.text, reply.text
