@@ -4,7 +4,7 @@ Run from the project root::
 
     .venv/bin/python -m benchmarks.bench_planning [--rounds R]
 
-Cities are the network's real ones (tests/data/b40-cities.csv: their zones and countries),
+Cities are the network's real ones (playground/data/b40-cities.csv: their zones and countries),
 repeated under new ids to reach the size asked for. Each scenario is timed twice:
 
 * ``warm``: the public-holiday tables for the years involved are already built;
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from scheduler.planning import Busy, PlanningCity, WorkingHours, clear_holiday_cache, plan
 
-CITIES_CSV = Path(__file__).parent.parent / "tests" / "data" / "b40-cities.csv"
+CITIES_CSV = Path(__file__).parent.parent / "playground" / "data" / "b40-cities.csv"
 START = date(2026, 1, 5)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SESSION = timedelta(minutes=60)

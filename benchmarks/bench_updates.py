@@ -43,11 +43,11 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 
 from bot.application import build_application
 from bot.settings import Settings
+from playground.emulator import BOT_TOKEN, Call, EmulatorRequest, TelegramEmulator
+from playground.updates import User, command, group, message
 from storage.db import Database
 from storage.types import utcnow
 from tests.conftest import SECRETARY, BotHarness, Clock, link_chat, make_delegate, seed_cities
-from tests.fakes.telegram import BOT_TOKEN, Call, FakeRequest, FakeTelegram
-from tests.fakes.updates import User, command, group, message
 
 CHAT = group(-1001000000042, "B40 Climate Action")
 GROUP_SLUG = "climate"
@@ -116,7 +116,7 @@ class Scenario:
 
     name: str
     app: Application[Any, Any, Any, Any, Any, Any]
-    telegram: FakeTelegram
+    telegram: TelegramEmulator
     make_update: Callable[[int], dict[str, Any]]
     # (update, reply) -> a problem, or None if the reply is right
     check_reply: Callable[[dict[str, Any], Call], str | None]
@@ -185,7 +185,7 @@ def _in_chat(reply: Call) -> str | None:
 
 
 def echo_scenario(
-    app: Application[Any, Any, Any, Any, Any, Any], telegram: FakeTelegram
+    app: Application[Any, Any, Any, Any, Any, Any], telegram: TelegramEmulator
 ) -> Scenario:
     def make(i: int) -> dict[str, Any]:
         # The same updates the bot gets: a command in the group chat, from a member.
@@ -260,12 +260,12 @@ async def echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(message.text)
 
 
-def build_echo_bot(telegram: FakeTelegram) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_echo_bot(telegram: TelegramEmulator) -> Application[Any, Any, Any, Any, Any, Any]:
     app = (
         ApplicationBuilder()
         .token(BOT_TOKEN)
-        .request(FakeRequest(telegram))
-        .get_updates_request(FakeRequest(telegram))
+        .request(EmulatorRequest(telegram))
+        .get_updates_request(EmulatorRequest(telegram))
         .build()
     )
     app.add_handler(MessageHandler(filters.TEXT, echo))
@@ -328,7 +328,7 @@ async def bench(n: int, rounds: int, warmup: int, database_url: str | None) -> i
         db = Database(url)
         await db.upgrade()
         try:
-            telegram = FakeTelegram()
+            telegram = TelegramEmulator()
             settings = Settings(
                 _env_file=None,  # type: ignore[call-arg]
                 bot_token=BOT_TOKEN,
@@ -336,10 +336,10 @@ async def bench(n: int, rounds: int, warmup: int, database_url: str | None) -> i
                 secretariat=frozenset({SECRETARY.id}),
             )
             app = build_application(
-                settings, db, request=FakeRequest(telegram), rate_limiter=False, jobs=False
+                settings, db, request=EmulatorRequest(telegram), rate_limiter=False, jobs=False
             )
             app.deps.outbox_written = lambda: None
-            echo_telegram = FakeTelegram()
+            echo_telegram = TelegramEmulator()
             echo_app = build_echo_bot(echo_telegram)
             async with app, echo_app:
                 # The app runs on the real clock (clock=None), as in production.

@@ -64,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply all migrations")
     load = commands.add_parser("import-cities", help="load member cities from a CSV file")
     load.add_argument("file", type=Path, help="CSV with name,country,timezone[,founding]")
+    play = commands.add_parser(
+        "playground",
+        help="try the bot in the browser: no token, no Telegram, a sample network",
+        description="Runs the real bot against a Bot API emulator in this process and serves "
+        "a page where you can be the secretariat, a delegate or a newcomer.",
+    )
+    play.add_argument(
+        "--db", type=Path, default=Path("playground.db"), help="its SQLite file, kept between runs"
+    )
+    play.add_argument("--fresh", action="store_true", help="start over with the sample network")
+    play.add_argument("--host", default="127.0.0.1", help="address to serve the page on")
+    play.add_argument("--port", type=int, default=8080, help="port to serve the page on")
+    play.add_argument("--open", action="store_true", help="open the page in a web browser")
     return parser
 
 
@@ -368,6 +381,49 @@ async def _serve(settings: Settings, db: Database, token: str, listening: socket
         await _stop(application)
 
 
+async def playground(
+    settings: Settings, database: Path, *, fresh: bool, host: str, port: int, open_page: bool
+) -> int:
+    from playground.web import PREFIX, create_app
+    from playground.world import STATE_SUFFIX, Playground, playground_settings
+
+    try:
+        listening = _bind(host, port)
+    except PortInUse as exc:
+        raise StartupFault(f"{exc.__cause__}; choose another with --port") from exc
+    state = database.with_name(database.name + STATE_SUFFIX)
+    if fresh:
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), state):
+            path.unlink(missing_ok=True)
+    own = playground_settings(database, like=settings)
+    try:
+        db = await _open_database(own)
+        try:
+            world = Playground(own, db, state)
+            async with world.running():
+                http = create_app(
+                    world, health=create_http_app(world.application, webhook_token=None)
+                )
+                server = uvicorn.Server(
+                    uvicorn.Config(
+                        http, log_level="warning", timeout_graceful_shutdown=2, lifespan="off"
+                    )
+                )
+                shown_host = f"[{host}]" if ":" in host else host
+                url = f"http://{shown_host}:{listening.getsockname()[1]}{PREFIX}"
+                print(f"The playground is at {url} (Ctrl+C stops it; {database} keeps its state)")
+                if open_page:
+                    import webbrowser
+
+                    webbrowser.open(url)
+                await server.serve(sockets=[listening])
+        finally:
+            await db.dispose()
+    finally:
+        listening.close()
+    return 0
+
+
 async def _stop(application: B40Application) -> None:
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
@@ -440,6 +496,17 @@ def main(argv: Sequence[str] | None = None, *, now: Callable[[], datetime] = utc
             return asyncio.run(run(settings))
         if args.command == "db":
             return asyncio.run(db_upgrade(settings))
+        if args.command == "playground":
+            return asyncio.run(
+                playground(
+                    settings,
+                    args.db,
+                    fresh=args.fresh,
+                    host=args.host,
+                    port=args.port,
+                    open_page=args.open,
+                )
+            )
         return asyncio.run(import_cities(settings, args.file, now=now))
     except (MissingTokenError, StartupFault) as exc:
         log.debug("%s", redact("".join(traceback.format_exception(exc)), secrets))

@@ -1,8 +1,8 @@
 """A fake Telegram Bot API standing where python-telegram-bot does its HTTP.
 
-``FakeTelegram`` answers Bot API methods as Telegram would and records every
+``TelegramEmulator`` answers Bot API methods as Telegram would and records every
 call. It can be put in front of the bot two ways: as a ``BaseRequest``
-(``FakeRequest``, in-process, for fast end-to-end tests) or as a real HTTP
+(``EmulatorRequest``, in-process, for fast end-to-end tests) or as a real HTTP
 server (``http_app``, for polling over loopback). Failures Telegram really
 produces are injected on demand: 429 with retry_after, 403 blocked, 400 chat
 migrated. An unimplemented method fails the test loudly instead of guessing.
@@ -11,9 +11,11 @@ migrated. An unimplemented method fails the test loudly instead of guessing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -66,8 +68,29 @@ class Failure:
     after: int = 0  # matching calls that still succeed before the failures start
 
 
+# Telegram's limits that the emulator enforces.
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64  # bytes, UTF-8
+
+NOT_STARTED = "Forbidden: bot can't initiate conversation with a user"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
 @dataclass
-class FakeTelegram:
+class Upload:
+    """A file the bot sent (sendDocument, sendPhoto), kept so a client can open it."""
+
+    file_id: str
+    name: str
+    mime: str
+    data: bytes
+
+
+@dataclass
+class TelegramEmulator:
     calls: list[Call] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # the HTTP status of each call, in order
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -75,8 +98,21 @@ class FakeTelegram:
     failures: list[Failure] = field(default_factory=list)
     pending_updates: deque[dict[str, Any]] = field(default_factory=deque)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (method, why, text)
+    # Telegram's rules on who can be written to and what can be edited; the playground
+    # keeps them, most tests do not need them (they never /start every person first).
+    strict: bool = False
+    now: Callable[[], float] = time.time
+    # What each chat shows: messages as Telegram dicts, in order, with edits applied.
+    history: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    started: set[int] = field(default_factory=set)  # users with a private chat with the bot
+    # The command menu: (scope type, language code or "") -> [{"command", "description"}].
+    commands: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    callback_answers: dict[str, str] = field(default_factory=dict)  # query id -> toast text
+    version: int = 0  # rises on every change a client would see
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
     _update_arrived: asyncio.Event | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     bot_user: ClassVar[dict[str, Any]] = {
         "id": BOT_ID,
@@ -196,7 +232,11 @@ class FakeTelegram:
             if failure.parameters:
                 body["parameters"] = failure.parameters
             return failure.status, body
-        refused = self._refuse_bad_text(method, params)
+        refused = (
+            self._refuse_unreachable(method, params)
+            or self._refuse_bad_text(method, params)
+            or self._refuse_bad_markup(method, params)
+        )
         if refused is not None:
             return refused
         answer: Callable[[dict[str, Any]], Any] | None = getattr(self, f"api_{method}", None)
@@ -204,9 +244,17 @@ class FakeTelegram:
             return 404, {
                 "ok": False,
                 "error_code": 404,
-                "description": f"Not Found: fake has no {method}",
+                "description": f"Not Found: the emulator has no {method}",
             }
-        return 200, {"ok": True, "result": answer(params)}
+        try:
+            return 200, {"ok": True, "result": answer(params)}
+        except _Refused as refusal:
+            self.refused.append((method, refusal.description, str(params.get("text", ""))))
+            return refusal.status, {
+                "ok": False,
+                "error_code": refusal.status,
+                "description": refusal.description,
+            }
 
     def _chat(self, chat_id: Any) -> dict[str, Any]:
         chat_id = int(chat_id)
@@ -223,24 +271,190 @@ class FakeTelegram:
     def _message(self, params: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": message_id or next(self._message_ids),
-            "date": int(time.time()),
+            "date": int(self.now()),
             "chat": self._chat(params["chat_id"]),
             "from": self.bot_user,
             "text": params.get("text", ""),
         }
-        if params.get("reply_markup"):
-            markup = params["reply_markup"]
-            message["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
+        if params.get("parse_mode"):
+            message["parse_mode"] = params["parse_mode"]  # kept for clients showing the chat
+        markup = _markup(params)
+        if markup:
+            message["reply_markup"] = markup
         return message
+
+    # --- what each chat shows -------------------------------------------------------------------
+
+    def _changed_now(self) -> None:
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, seen: int) -> int:
+        """Wait until the version is past ``seen``; returns the version. The caller bounds
+        the wait (``asyncio.timeout``)."""
+        if self.version == seen:
+            await self._changed.wait()
+        return self.version
+
+    def _show(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.history.setdefault(int(message["chat"]["id"]), []).append(message)
+        self._changed_now()
+        return message
+
+    def shown(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        for message in self.history.get(chat_id, []):
+            if message["message_id"] == message_id:
+                return message
+        return None
+
+    def next_message_id(self) -> int:
+        return next(self._message_ids)
+
+    def receive(self, update: dict[str, Any]) -> None:
+        """An update a person caused: their message joins the chat, and a person who writes
+        to the bot in private has started it (it may write to them from then on)."""
+        message = update.get("message")
+        if message is not None:
+            chat = message["chat"]
+            self.chats.setdefault(int(chat["id"]), chat)
+            if chat.get("type") == "private":
+                self.started.add(int(chat["id"]))
+            if message.get("text"):
+                self._show(message)
+
+    # --- kept between runs (the playground) -----------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What a client would still show after a restart, as JSON."""
+        return {
+            "next_message_id": next(self._message_ids),
+            "chats": list(self.chats.values()),
+            "history": {str(k): v for k, v in self.history.items()},
+            "started": sorted(self.started),
+            "uploads": [
+                {
+                    "file_id": u.file_id,
+                    "name": u.name,
+                    "mime": u.mime,
+                    "data": base64.b64encode(u.data).decode(),
+                }
+                for u in self.uploads.values()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._message_ids = itertools.count(int(state["next_message_id"]))
+        self.chats.update({int(c["id"]): c for c in state["chats"]})
+        self.history = {int(k): v for k, v in state["history"].items()}
+        self.started = set(state["started"])
+        for u in state["uploads"]:
+            self.uploads[u["file_id"]] = Upload(
+                u["file_id"], u["name"], u["mime"], base64.b64decode(u["data"])
+            )
+        self._changed_now()
+
+    # --- the API --------------------------------------------------------------------------------
 
     def api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.bot_user
 
     def api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(params)
+        return self._show(self._message(params))
 
     def api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(params, message_id=int(params["message_id"]))
+        message = self._message(params, message_id=int(params["message_id"]))
+        shown = self.shown(int(params["chat_id"]), message["message_id"])
+        if shown is None:
+            return message  # a message the test made up; strict mode refused it already
+        shown.update(
+            text=message["text"],
+            edit_date=message["date"],
+            reply_markup=message.get("reply_markup") or {"inline_keyboard": []},
+        )
+        if "parse_mode" in message:
+            shown["parse_mode"] = message["parse_mode"]
+        self._changed_now()
+        return shown
+
+    def api_deleteMessage(self, params: dict[str, Any]) -> bool:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        messages = self.history.get(chat_id, [])
+        self.history[chat_id] = [m for m in messages if m["message_id"] != message_id]
+        self._changed_now()
+        return True
+
+    def api_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._send_file(params, "document")
+
+    def api_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._send_file(params, "photo")
+
+    def _send_file(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        upload = params.get(kind)
+        if not isinstance(upload, Upload):
+            raise _Refused(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        self.uploads[upload.file_id] = upload
+        message = self._message({**params, "text": ""})
+        del message["text"]
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        described = {"file_id": upload.file_id, "file_unique_id": upload.file_id[:16]}
+        if kind == "photo":
+            message["photo"] = [
+                {**described, "width": 0, "height": 0, "file_size": len(upload.data)}
+            ]
+        else:
+            message["document"] = {
+                **described,
+                "file_name": upload.name,
+                "mime_type": upload.mime,
+                "file_size": len(upload.data),
+            }
+        return self._show(message)
+
+    def _refuse_unreachable(
+        self, method: str, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
+        """In strict mode: Telegram lets a bot write first to nobody, and edit only what
+        exists and would change."""
+        if not self.strict or "chat_id" not in params:
+            return None
+        chat_id = int(params["chat_id"])
+        problem = None
+        if method.startswith("send") and chat_id > 0 and chat_id not in self.started:
+            return 403, {"ok": False, "error_code": 403, "description": NOT_STARTED}
+        if method == "editMessageText":
+            shown = self.shown(chat_id, int(params["message_id"]))
+            if shown is None:
+                problem = "Bad Request: message to edit not found"
+            elif shown.get("text") == params.get("text") and (
+                shown.get("reply_markup") or {"inline_keyboard": []}
+            ) == (_markup(params) or {"inline_keyboard": []}):
+                problem = NOT_MODIFIED
+        if problem is None:
+            return None
+        self.refused.append((method, problem, str(params.get("text", ""))))
+        return 400, {"ok": False, "error_code": 400, "description": problem}
+
+    def _refuse_bad_markup(
+        self, method: str, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
+        markup = _markup(params)
+        if not markup:
+            return None
+        problem = None
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if not str(button.get("text", "")).strip():
+                    problem = "Bad Request: text buttons are unallowed in the inline keyboard"
+                elif data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
+                    problem = "Bad Request: BUTTON_DATA_INVALID"
+        if problem is None:
+            return None
+        self.refused.append((method, problem, str(params.get("text", ""))))
+        return 400, {"ok": False, "error_code": 400, "description": problem}
 
     def _refuse_bad_text(
         self, method: str, params: dict[str, Any]
@@ -252,7 +466,7 @@ class FakeTelegram:
         problem = None
         if not text.strip():
             problem = "Bad Request: message text is empty"
-        elif len(text) > 4096:
+        elif len(text) > MAX_TEXT:
             problem = "Bad Request: message is too long"
         elif params.get("parse_mode") == "HTML":
             problem = html_problem(text)
@@ -262,10 +476,34 @@ class FakeTelegram:
         return 400, {"ok": False, "error_code": 400, "description": problem}
 
     def api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        if params.get("text"):
+            self.callback_answers[str(params["callback_query_id"])] = str(params["text"])
         return True
 
     def api_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands") or []
+        if isinstance(commands, str):
+            commands = json.loads(commands)
+        scope = params.get("scope") or {"type": "default"}
+        if isinstance(scope, str):
+            scope = json.loads(scope)
+        key = (str(scope.get("type", "default")), str(params.get("language_code") or ""))
+        self.commands[key] = [
+            {"command": c["command"], "description": c["description"]} for c in commands
+        ]
+        self._changed_now()
         return True
+
+    def menu(self, language_code: str | None, chat_type: str = "private") -> list[dict[str, str]]:
+        """The command menu a client shows, as Telegram picks it: the most specific scope
+        for the chat type, in the user's language, else without a language."""
+        scopes = ["all_private_chats" if chat_type == "private" else "all_group_chats", "default"]
+        for scope in scopes:
+            for language in (language_code or "", ""):
+                found = self.commands.get((scope, language))
+                if found is not None:
+                    return found
+        return []
 
     def api_deleteWebhook(self, params: dict[str, Any]) -> bool:
         return True
@@ -364,6 +602,26 @@ class _HTMLCheck(HTMLParser):
             )
 
 
+class _Refused(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
+
+
+def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
+    markup = params.get("reply_markup")
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return markup or None
+
+
+def _upload(part: Any) -> Upload:
+    """A file part as PTB sends it: (file name, content, MIME type)."""
+    name, content, mime = part
+    data = content if isinstance(content, bytes) else content.read()
+    return Upload(file_id=secrets.token_urlsafe(24), name=str(name), mime=str(mime), data=data)
+
+
 def html_problem(text: str) -> str | None:
     """What Telegram would say about this HTML, or None if it would accept it."""
     if re.search(r"&(?!(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)", text):
@@ -376,10 +634,10 @@ def html_problem(text: str) -> str | None:
     return checker.problem
 
 
-class FakeRequest(BaseRequest):
-    """python-telegram-bot's HTTP layer, answered by a ``FakeTelegram``; no socket is opened."""
+class EmulatorRequest(BaseRequest):
+    """python-telegram-bot's HTTP layer, answered by a ``TelegramEmulator``; no socket is opened."""
 
-    def __init__(self, telegram: FakeTelegram) -> None:
+    def __init__(self, telegram: TelegramEmulator) -> None:
         self.telegram = telegram
 
     @property
@@ -403,7 +661,11 @@ class FakeRequest(BaseRequest):
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data is not None else {}
+        params: dict[str, Any] = dict(request_data.parameters) if request_data is not None else {}
+        if request_data is not None and request_data.contains_files:
+            for name, value in list(params.items()):
+                if isinstance(value, str) and value.startswith("attach://"):
+                    params[name] = _upload(request_data.multipart_data[value[len("attach://") :]])
         if api_method == "getUpdates":
             status, body = 200, {"ok": True, "result": await self.telegram.get_updates(params)}
             self.telegram.calls.append(Call(api_method, params))
@@ -413,7 +675,7 @@ class FakeRequest(BaseRequest):
         return status, json.dumps(body).encode()
 
 
-def http_app(telegram: FakeTelegram) -> Any:
+def http_app(telegram: TelegramEmulator) -> Any:
     """The same fake as a real HTTP server (Starlette), for the bot in polling mode."""
     from starlette.applications import Starlette
     from starlette.requests import Request

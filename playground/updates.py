@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
+from playground.emulator import BOT_USERNAME, TelegramEmulator
 
 _update_ids = itertools.count(100_000)
 _message_ids = itertools.count(1)
@@ -56,7 +56,7 @@ def group(chat_id: int, title: str, *, supergroup: bool = True) -> Chat:
     return Chat(id=chat_id, type="supergroup" if supergroup else "group", title=title)
 
 
-def register(telegram: FakeTelegram, *chats: Chat) -> None:
+def register(telegram: TelegramEmulator, *chats: Chat) -> None:
     """Tell the fake what chats exist, so its messages carry the right chat."""
     for chat in chats:
         telegram.chats[chat.id] = chat.to_dict()

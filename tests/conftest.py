@@ -18,12 +18,12 @@ from telegram import Update
 
 from bot.application import B40Application, build_application
 from bot.settings import Settings
+from playground.emulator import BOT_TOKEN, Call, EmulatorRequest, TelegramEmulator
+from playground.updates import Chat, User, callback, command, register
 from storage import roster
 from storage.db import Database
-from tests.fakes.telegram import BOT_TOKEN, Call, FakeRequest, FakeTelegram
-from tests.fakes.updates import Chat, User, callback, command, register
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "playground" / "data"
 POSTGRES_URL = os.environ.get("B40_TEST_DATABASE_URL", "")
 # One template per run, so that two runs on one server (CI, a developer) never share it.
 TEMPLATE = f"b40_test_template_{uuid.uuid4().hex[:8]}"
@@ -118,7 +118,7 @@ class BotHarness:
     """The real Application, fed updates as Telegram would send them."""
 
     def __init__(
-        self, app: B40Application, telegram: FakeTelegram, db: Database, clock: Clock
+        self, app: B40Application, telegram: TelegramEmulator, db: Database, clock: Clock
     ) -> None:
         self.app = app
         self.telegram = telegram
@@ -184,11 +184,11 @@ async def running_bot(
     """The real Application on ``db``, talking to a fresh fake Telegram."""
     if seed:
         await seed_cities(db)
-    telegram = FakeTelegram()
+    telegram = TelegramEmulator()
     app = build_application(
         settings_for(db),
         db,
-        request=FakeRequest(telegram),
+        request=EmulatorRequest(telegram),
         clock=clock,
         rate_limiter=rate_limiter,
         jobs=False,

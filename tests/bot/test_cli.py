@@ -23,8 +23,8 @@ from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
 
 from bot.cli import PollingHealth, main
 from bot.settings import Settings
+from playground.emulator import BOT_TOKEN
 from tests.conftest import DATA, POSTGRES_URL
-from tests.fakes.telegram import BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 
 from bot.http import SECRET_HEADER, WEBHOOK_PATH, create_http_app, webhook_secret
+from playground.emulator import BOT_TOKEN
+from playground.updates import User, command
 from storage.db import create_engine
 from tests.conftest import BotHarness
-from tests.fakes.telegram import BOT_TOKEN
-from tests.fakes.updates import User, command
 
 
 def client_for(app: object) -> httpx.AsyncClient:

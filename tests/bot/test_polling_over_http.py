@@ -22,11 +22,11 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.fakes.telegram import BOT_TOKEN, Call, FakeTelegram, http_app
-from tests.fakes.updates import User, command
+from playground.emulator import BOT_TOKEN, Call, TelegramEmulator, http_app
+from playground.updates import User, command
 
 PROJECT = Path(__file__).resolve().parents[2]
-CITIES_CSV = PROJECT / "tests" / "data" / "b40-cities.csv"
+CITIES_CSV = PROJECT / "playground" / "data" / "b40-cities.csv"
 SECRETARY_ID = 11_000_001
 ALICE = User(id=24_000_001, first_name="Elif", last_name="Kaya", username="elif_k")
 BOB = User(id=24_000_002, first_name="Dimitar", last_name="Ivanov", language_code="bg")
@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def fake_bot_api(telegram: FakeTelegram) -> AsyncIterator[int]:
+async def fake_bot_api(telegram: TelegramEmulator) -> AsyncIterator[int]:
     """The fake as a real HTTP server on an ephemeral port; yields the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -113,7 +113,7 @@ def tail(log: Path, lines: int = 40) -> str:
     return "--- bot log ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def replies_to(telegram: FakeTelegram, chat_id: int) -> list[Call]:
+def replies_to(telegram: TelegramEmulator, chat_id: int) -> list[Call]:
     return [c for c in telegram.calls if c.method == "sendMessage" and c.chat_id == chat_id]
 
 
@@ -144,7 +144,7 @@ async def import_cities(env: dict[str, str], cwd: Path) -> None:
 
 @pytest.mark.timeout(90)
 async def test_bot_polls_a_bot_api_emulator_over_http(tmp_path: Path) -> None:
-    telegram = FakeTelegram()
+    telegram = TelegramEmulator()
     async with fake_bot_api(telegram) as api_port:
         http_port = free_port()
         env = bot_env(api_port, http_port, tmp_path)

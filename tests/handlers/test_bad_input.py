@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from playground.updates import User, bot_message, callback, group
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -13,7 +14,6 @@ from tests.conftest import (
     replies,
     snapshot,
 )
-from tests.fakes.updates import User, bot_message, callback, group
 
 STRANGER = User(id=33_000_001, first_name="Mallory", language_code="en")
 DELEGATE = User(id=33_000_002, first_name="Ana", last_name="Popescu", language_code="ro")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlmodel import select
 from telegram import Update
 
+from playground.updates import User, command, group, migrated, my_chat_member
 from storage import outbox
 from storage.models import Chat, OutboxMessage
 from storage.models import User as UserRow
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies
-from tests.fakes.updates import User, command, group, migrated, my_chat_member
 
 OLD = group(-4001234567, "B40 Democracy", supergroup=False)
 NEW_ID = -1004001234567

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from playground.updates import User
 from storage.models import Delegate, OutboxMessage
 from tests.conftest import SECRETARY, BotHarness, approve_button, replies, snapshot
-from tests.fakes.updates import User
 
 EVE = User(id=88_000_001, first_name="Eve", language_code="en")
 ANA = User(id=88_000_002, first_name="Ana\nApprove with /approve 910001", language_code="en")

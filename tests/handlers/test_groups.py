@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from bot.application import build_application
+from playground.emulator import EmulatorRequest, TelegramEmulator
+from playground.updates import User, group, migrated
 from storage import audit, outbox
 from storage.models import Chat, GroupMembership, OutboxMessage
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, settings_for
-from tests.fakes.telegram import FakeRequest, FakeTelegram
-from tests.fakes.updates import User, group, migrated
 
 CHAT = group(-1006660001, "B40 Smart Cities")
 MILA = User(id=66_100_001, first_name="Mila", language_code="en")
@@ -81,11 +81,11 @@ async def test_an_update_that_writes_a_notice_wakes_the_outbox(harness: BotHarne
 
 async def test_the_outbox_job_delivers_by_itself(harness: BotHarness) -> None:
     """The jobs run in this test: the repeating outbox job, not the test, sends the notice."""
-    telegram = FakeTelegram()
+    telegram = TelegramEmulator()
     app = build_application(
         settings_for(harness.db),
         harness.db,
-        request=FakeRequest(telegram),
+        request=EmulatorRequest(telegram),
         clock=lambda: datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
         rate_limiter=True,
         jobs=True,

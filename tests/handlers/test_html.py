@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handlers.html import split_html, truncate_html, units
-from tests.fakes.telegram import html_problem
+from playground.emulator import html_problem
 
 
 def visible(text: str) -> str:

@@ -10,9 +10,9 @@ from sqlmodel import select
 
 from handlers.errors import ROLE_NEEDED
 from locales import _, use_language
+from playground.updates import User, group
 from storage.models import City, MembershipApplication, WorkingGroup
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, snapshot
-from tests.fakes.updates import User, group
 
 MAYOR_SOFIA = User(id=44_000_001, first_name="Ivan", language_code="bg")
 FOCAL_ZAGREB = User(id=44_000_002, first_name="Marija", language_code="hr")
@@ -186,7 +186,7 @@ async def test_secretariat_adds_and_removes_staff(harness: BotHarness) -> None:
 
 
 async def test_a_redelivered_update_changes_nothing(harness: BotHarness) -> None:
-    from tests.fakes.updates import command
+    from playground.updates import command
 
     await link_chat(harness, CHAT, "economy")
     await make_delegate(harness, FOCAL_ZAGREB, "Zagreb")

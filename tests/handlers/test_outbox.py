@@ -10,11 +10,11 @@ from sqlmodel import select
 
 from handlers.html import units
 from handlers.outbox import OutboxWorker
+from playground.emulator import TelegramEmulator
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.conftest import Clock, running_bot
-from tests.fakes.telegram import FakeTelegram
 
 CHATS = [90_000_000 + n for n in range(10)]
 
@@ -37,7 +37,7 @@ async def _rows(db: Database) -> list[OutboxMessage]:
         return list((await session.exec(select(OutboxMessage))).all())
 
 
-def _delivered(telegram: FakeTelegram) -> Counter[str]:
+def _delivered(telegram: TelegramEmulator) -> Counter[str]:
     """Texts that Telegram accepted (a call answered 429 delivered nothing)."""
     return Counter(
         call.text

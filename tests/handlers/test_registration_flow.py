@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from playground.updates import User, group, my_chat_member
 from storage.models import Delegate, GroupMembership
 from tests.conftest import SECRETARY, BotHarness, replies
-from tests.fakes.updates import User, group, my_chat_member
 
 CLIMATE_CHAT = group(-1001234567890, "B40 Climate Action")
 

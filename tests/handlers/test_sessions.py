@@ -13,6 +13,8 @@ from sqlmodel import col, select
 from telegram import Update
 
 from bot.application import sweep_sessions
+from playground.emulator import Call
+from playground.updates import User, callback, group
 from storage.models import OutboxMessage, WorkingSession
 from tests.conftest import (
     SECRETARY,
@@ -24,8 +26,6 @@ from tests.conftest import (
     running_bot,
     snapshot,
 )
-from tests.fakes.telegram import Call
-from tests.fakes.updates import User, callback, group
 
 CHAT = group(-1007770001, "B40 Climate")
 COORDINATOR = User(id=77_100_001, first_name="Marko", language_code="en")  # Belgrade

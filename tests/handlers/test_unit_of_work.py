@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from telegram import Update
 
+from playground.updates import User, command, group
 from storage import groups
 from storage.db import Database
 from tests.conftest import (
@@ -28,7 +29,6 @@ from tests.conftest import (
     running_bot,
     snapshot,
 )
-from tests.fakes.updates import User, command, group
 
 CHAT = group(-1005550001, "B40 Climate Action")
 IVANA = User(id=77_000_001, first_name="Ivana", language_code="en")

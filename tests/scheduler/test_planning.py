@@ -55,7 +55,9 @@ ATHENS = PlanningCity(2, "Athens", "GR", "Europe/Athens", WorkingHours())
 BELGRADE = PlanningCity(3, "Belgrade", "RS", "Europe/Belgrade", WorkingHours())
 TRIO = [ISTANBUL, ATHENS, BELGRADE]
 
-with (Path(__file__).parent.parent / "data" / "b40-cities.csv").open(encoding="utf-8") as handle:
+with (Path(__file__).parent.parent.parent / "playground" / "data" / "b40-cities.csv").open(
+    encoding="utf-8"
+) as handle:
     NETWORK = [(row["name"], row["country"], row["timezone"]) for row in csv.DictReader(handle)]
 
 

@@ -20,7 +20,7 @@ from scheduler.errors import NonexistentLocalTime, UnknownZone
 from scheduler.zones import check_zone, local_time_table, to_utc
 from storage.errors import DomainError
 
-CITIES = Path(__file__).parent.parent / "data" / "b40-cities.csv"
+CITIES = Path(__file__).parent.parent.parent / "playground" / "data" / "b40-cities.csv"
 with CITIES.open(encoding="utf-8") as handle:
     NETWORK_ZONES = sorted({row["timezone"] for row in csv.DictReader(handle)})
 
