@@ -387,6 +387,11 @@ async def playground(
     from playground.web import PREFIX, create_app
     from playground.world import STATE_SUFFIX, Playground, playground_settings
 
+    if not log.isEnabledFor(logging.DEBUG):
+        # The page is the playground's output; the jobs' and migrations' chatter is noise.
+        for chatty in ("apscheduler", "alembic", "telegram.ext"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+
     try:
         listening = _bind(host, port)
     except PortInUse as exc:
@@ -416,6 +421,14 @@ async def playground(
                     import webbrowser
 
                     webbrowser.open(url)
+                # uvicorn stops on SIGINT/SIGTERM, then raises the signal again for whoever
+                # handled it before: here, this loop, so that the process exits cleanly (0).
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError):
+                        loop.add_signal_handler(
+                            signum, lambda: setattr(server, "should_exit", True)
+                        )
                 await server.serve(sockets=[listening])
         finally:
             await db.dispose()

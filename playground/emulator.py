@@ -663,9 +663,14 @@ class EmulatorRequest(BaseRequest):
         api_method = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data is not None else {}
         if request_data is not None and request_data.contains_files:
+            # A file is its own part, named by its parameter (document=...) or referred to
+            # from one (attach://name, in media groups).
+            parts = request_data.multipart_data
             for name, value in list(params.items()):
                 if isinstance(value, str) and value.startswith("attach://"):
-                    params[name] = _upload(request_data.multipart_data[value[len("attach://") :]])
+                    params[name] = _upload(parts.pop(value.removeprefix("attach://")))
+            for name, part in parts.items():
+                params[name] = _upload(part)
         if api_method == "getUpdates":
             status, body = 200, {"ok": True, "result": await self.telegram.get_updates(params)}
             self.telegram.calls.append(Call(api_method, params))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlmodel import col, func, select
 from telegram import Update
 
 from bot.application import B40Application, build_application, sweep_sessions
@@ -219,7 +219,7 @@ class Playground:
     async def _continue_update_ids(self) -> None:
         """Update ids go on from the last one the bot saw: it ignores ones it has seen."""
         async with self.db.transaction() as session:
-            seen = (await session.execute(select(func.max(ProcessedUpdate.update_id)))).scalar()
+            seen = (await session.exec(select(func.max(col(ProcessedUpdate.update_id))))).one()
         current = next(self._update_ids)
         self._update_ids = itertools.count(max(current, (seen or 0) + 1))
 

@@ -1,0 +1,205 @@
+"""The playground's page over HTTP (in-process ASGI): the forms work without the script,
+bad requests get a clear page, and what the bot and people wrote is shown safely."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from telegram import InputFile
+
+from playground.web import create_app, telegram_html
+from playground.world import ATHENS, GROUP_CHATS, SARAJEVO, SECRETARY, Playground
+from storage.db import Database
+from tests.playground.test_world import make_world
+
+CLIMATE = GROUP_CHATS[0][1].id
+
+
+@pytest.fixture
+async def page(db: Database, tmp_path: Path) -> AsyncIterator[tuple[Playground, httpx.AsyncClient]]:
+    async with make_world(db, tmp_path).running() as world:
+        transport = httpx.ASGITransport(app=create_app(world))
+        async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
+            yield world, client
+
+
+class _Checker(HTMLParser):
+    """Collects the page's text and fails on tags a page of ours never writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(html)
+    return checker
+
+
+async def test_without_the_script_a_command_is_answered_on_the_next_page(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    _world, client = page
+    sent = await client.post(
+        "/playground/send", data={"who": SARAJEVO.id, "chat": CLIMATE, "text": "/next"}
+    )
+    assert sent.status_code == 303
+    shown = await client.get(sent.headers["location"])
+    assert shown.status_code == 200
+    text = "".join(parse(shown.text).text)
+    assert "Quarterly session" in text
+    # The card's RSVP buttons are forms that press them.
+    assert re.search(r'name="data" value="rsvp:\d+:yes"', shown.text)
+
+
+async def test_a_button_pressed_through_the_page(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    world, client = page
+    await client.post("/playground/send", data={"who": ATHENS.id, "chat": CLIMATE, "text": "/next"})
+    card = world.telegram.history[CLIMATE][-1]
+    data = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    pressed = await client.post(
+        "/playground/press",
+        data={"who": ATHENS.id, "chat": CLIMATE, "message_id": card["message_id"], "data": data},
+        headers={"X-Playground": "fetch"},
+    )
+    assert pressed.status_code == 200
+    assert pressed.json()["notice"]  # the toast Telegram would show
+    messages = await client.get("/playground/messages", params={"who": ATHENS.id, "chat": CLIMATE})
+    assert "Athens" in "".join(parse(messages.text).text)
+    assert "edited" in messages.text
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "says"),
+    [
+        ("/playground/send", {"who": "nobody", "chat": "1", "text": "/help"}, "Pick someone"),
+        ("/playground/send", {"who": SARAJEVO.id, "chat": "-42", "text": "/help"}, "Pick a chat"),
+        ("/playground/send", {"who": SARAJEVO.id, "chat": ATHENS.id, "text": "x"}, "Pick a chat"),
+        ("/playground/send", {"who": SARAJEVO.id, "text": "x" * 4097}, "4096 characters"),
+        ("/playground/press", {"who": SARAJEVO.id, "message_id": "1", "data": "x"}, "button"),
+        ("/playground/press", {"who": SARAJEVO.id, "message_id": "abc", "data": "x"}, "button"),
+        ("/playground/clock", {"who": SARAJEVO.id, "step": "year"}, "an hour, a day or a week"),
+        ("/playground/people", {"name": "", "language": "tr"}, "a name and a Telegram"),
+        ("/playground/people", {"name": "Eve", "language": "xx"}, "a name and a Telegram"),
+    ],
+)
+async def test_bad_requests_get_a_page_that_says_what_to_do(
+    page: tuple[Playground, httpx.AsyncClient], path: str, form: dict[str, object], says: str
+) -> None:
+    world, client = page
+    before = world.telegram.version
+    answer = await client.post(path, data=form)
+    assert answer.status_code == 400
+    assert says in answer.text and "Back to the playground" in answer.text
+    as_json = await client.post(path, data=form, headers={"X-Playground": "fetch"})
+    assert as_json.status_code == 400 and says in as_json.json()["notice"]
+    assert world.telegram.version == before  # nothing reached the bot
+
+
+async def test_a_form_sent_another_way_is_refused(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    _world, client = page
+    answer = await client.post("/playground/send", json={"who": SARAJEVO.id, "text": "/help"})
+    assert answer.status_code == 400 and "URL-encoded" in answer.text
+    huge = await client.post(
+        "/playground/send",
+        content=b"text=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 400
+
+
+async def test_what_people_type_is_shown_as_text(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    world, client = page
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)> & "quotes"'
+    await client.post("/playground/send", data={"who": SARAJEVO.id, "chat": CLIMATE, "text": evil})
+    shown = await client.get("/playground", params={"who": SARAJEVO.id, "chat": CLIMATE})
+    checker = parse(shown.text)
+    assert "img" not in checker.tags
+    assert checker.tags.count("script") == 1  # the page's own
+    assert evil in "".join(checker.text)
+
+
+def test_telegram_html_keeps_formatting_and_drops_the_rest() -> None:
+    assert telegram_html("<b>Bold</b> &amp; <i>it</i>") == "<strong>Bold</strong> &amp; <em>it</em>"
+    assert telegram_html('<a href="javascript:alert(1)">x</a>') == "<a>x</a>"
+    assert (
+        telegram_html('<a href="https://meet.jit.si/B40">join</a>')
+        == '<a href="https://meet.jit.si/B40" rel="noopener noreferrer" target="_blank">join</a>'
+    )
+    assert telegram_html("<tg-spoiler>s</tg-spoiler>") == '<span class="spoiler">s</span>'
+    assert telegram_html("<script>x</script>") == "x"
+    assert telegram_html("<b>open") == "<strong>open</strong>"
+    assert telegram_html("a &lt;b&gt; c") == "a &lt;b&gt; c"
+
+
+async def test_the_menu_is_the_one_the_bot_published_in_the_persons_language(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    _world, client = page
+    turkish = await client.get("/playground", params={"who": SECRETARY.id})
+    greek = await client.get("/playground", params={"who": ATHENS.id, "chat": CLIMATE})
+    assert 'value="/roster"' in turkish.text and "çalışma grubu" in turkish.text
+    # In a group the menu sends /command@bot, as Telegram's clients do.
+    assert 'value="/roster@' in greek.text and "ομάδα" in greek.text
+
+
+async def test_documents_and_pictures_the_bot_sends_can_be_opened(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    world, client = page
+    bot = world.application.bot
+    await bot.send_document(
+        SECRETARY.id, InputFile(b"BEGIN:VCALENDAR\r\n", filename="session.ics"), caption="ics"
+    )
+    await bot.send_photo(SECRETARY.id, InputFile(b"\x89PNG\r\n", filename="chart.png"))
+    shown = await client.get("/playground/messages", params={"who": SECRETARY.id})
+    links = re.findall(r'(?:href|src)="(/playground/files/[^"]+)"', shown.text)
+    assert len(links) == 2 and "session.ics" in shown.text
+    document = await client.get(links[0])
+    assert document.content == b"BEGIN:VCALENDAR\r\n"
+    assert 'attachment; filename="session.ics"' == document.headers["content-disposition"]
+    assert (await client.get("/playground/files/not-a-file")).status_code == 404
+
+
+async def test_the_page_hears_of_every_change(page: tuple[Playground, httpx.AsyncClient]) -> None:
+    world, _client = page
+    seen = world.telegram.version
+    waiting = asyncio.create_task(world.telegram.wait_for_change(seen))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    await world.say(ATHENS, CLIMATE, "/help")
+    assert await asyncio.wait_for(waiting, 5) > seen
+
+
+async def test_moving_the_clock_from_the_page(page: tuple[Playground, httpx.AsyncClient]) -> None:
+    world, client = page
+    moved = await client.post(
+        "/playground/clock",
+        data={"who": SARAJEVO.id, "chat": CLIMATE, "step": "day"},
+        headers={"X-Playground": "fetch"},
+    )
+    assert moved.json()["reload"] is True
+    assert world.clock.offset.days == 1
+    shown = await client.get(moved.json()["url"])
+    assert "moved 1 d ahead" in shown.text
+    assert "Quarterly session" in "".join(parse(shown.text).text)  # the day-before reminder
