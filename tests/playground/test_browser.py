@@ -47,9 +47,9 @@ def playground(tmp_path: Path) -> Iterator[str]:
     _browser_or_skip()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("B40_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "playground", "--db", str(tmp_path / "p.db")]
-        + ["--port", str(port)],
+    command = [sys.executable, "-m", "bot", "playground", "--db", str(tmp_path / "p.db")]
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        [*command, "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -129,7 +129,7 @@ async def test_a_form_sent_another_way_is_refused(
 async def test_what_people_type_is_shown_as_text(
     page: tuple[Playground, httpx.AsyncClient],
 ) -> None:
-    world, client = page
+    _world, client = page
     evil = '<script>alert(1)</script><img src=x onerror=alert(2)> & "quotes"'
     await client.post("/playground/send", data={"who": SARAJEVO.id, "chat": CLIMATE, "text": evil})
     shown = await client.get("/playground", params={"who": SARAJEVO.id, "chat": CLIMATE})
@@ -177,7 +177,7 @@ async def test_documents_and_pictures_the_bot_sends_can_be_opened(
     assert len(links) == 2 and "session.ics" in shown.text
     document = await client.get(links[0])
     assert document.content == b"BEGIN:VCALENDAR\r\n"
-    assert 'attachment; filename="session.ics"' == document.headers["content-disposition"]
+    assert document.headers["content-disposition"] == 'attachment; filename="session.ics"'
     assert (await client.get("/playground/files/not-a-file")).status_code == 404
 
 

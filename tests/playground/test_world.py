@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, func, select
+from sqlmodel import func, select
 
 from playground.world import (
     ATHENS,
