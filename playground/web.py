@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -322,7 +323,7 @@ def _render_message(message: dict[str, Any], person: Person, chat_id: int) -> st
     body = ""
     if "text" in message:
         text = str(message["text"])
-        body = telegram_html(text) if message.get("parse_mode") == "HTML" else e(text)
+        body = telegram_html(text) if message.get("parse_mode") == "HTML" else linkify(text)
     if "document" in message:
         document = message["document"]
         body += (
@@ -474,7 +475,27 @@ class _TelegramHTML(HTMLParser):
                     break
 
     def handle_data(self, data: str) -> None:
-        self.out.append(e(data, quote=False))
+        # Telegram's clients make web addresses in text clickable; so does the page
+        # (not inside a link or code, where they stay text).
+        if {"a", "code", "pre"} & set(self.open):
+            self.out.append(e(data, quote=False))
+        else:
+            self.out.append(linkify(data))
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+def linkify(text: str) -> str:
+    """Plain text as HTML, its web addresses as links."""
+    out, last = [], 0
+    for found in _URL.finditer(text):
+        url = found.group()
+        out.append(e(text[last : found.start()], quote=False))
+        out.append(f'<a href="{e(url)}" rel="noopener noreferrer" target="_blank">{e(url)}</a>')
+        last = found.end()
+    out.append(e(text[last:], quote=False))
+    return "".join(out)
 
 
 def telegram_html(text: str) -> str:

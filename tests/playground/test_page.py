@@ -13,7 +13,7 @@ import httpx
 import pytest
 from telegram import InputFile
 
-from playground.web import create_app, telegram_html
+from playground.web import create_app, linkify, telegram_html
 from playground.world import ATHENS, GROUP_CHATS, SARAJEVO, SECRETARY, Playground
 from storage.db import Database
 from tests.playground.test_world import make_world
@@ -139,6 +139,13 @@ async def test_what_people_type_is_shown_as_text(
     assert evil in "".join(checker.text)
 
 
+def test_plain_text_is_escaped_and_its_addresses_linked() -> None:
+    assert linkify("<b> & https://meet.jit.si/a") == (
+        '&lt;b&gt; &amp; <a href="https://meet.jit.si/a" rel="noopener noreferrer" '
+        'target="_blank">https://meet.jit.si/a</a>'
+    )
+
+
 def test_telegram_html_keeps_formatting_and_drops_the_rest() -> None:
     assert telegram_html("<b>Bold</b> &amp; <i>it</i>") == "<strong>Bold</strong> &amp; <em>it</em>"
     assert telegram_html('<a href="javascript:alert(1)">x</a>') == "<a>x</a>"
@@ -150,6 +157,17 @@ def test_telegram_html_keeps_formatting_and_drops_the_rest() -> None:
     assert telegram_html("<script>x</script>") == "x"
     assert telegram_html("<b>open") == "<strong>open</strong>"
     assert telegram_html("a &lt;b&gt; c") == "a &lt;b&gt; c"
+    # Web addresses in text are links, as in Telegram's clients; not inside code.
+    assert telegram_html("Join: https://meet.jit.si/B40-x.") == (
+        'Join: <a href="https://meet.jit.si/B40-x" rel="noopener noreferrer" '
+        'target="_blank">https://meet.jit.si/B40-x</a>.'
+    )
+    assert telegram_html("<code>https://x.org</code>") == "<code>https://x.org</code>"
+    # An address ends at a quote or an angle bracket; what it holds is escaped.
+    assert telegram_html("https://x.org/?a=1&amp;b=2&quot;onmouseover=x") == (
+        '<a href="https://x.org/?a=1&amp;b=2" rel="noopener noreferrer" target="_blank">'
+        "https://x.org/?a=1&amp;b=2</a>\"onmouseover=x"
+    )
 
 
 async def test_the_menu_is_the_one_the_bot_published_in_the_persons_language(
