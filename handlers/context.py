@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackContext, ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
@@ -384,7 +384,17 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
                         message_thread_id=_thread_of(update),
                     )
                 except RetryAfter as exc:
-                    await _defer(db, chat.id, chunk, markup if last else None, exc)
+                    delay = retry_after_seconds(exc)
+                    await _defer(db, chat.id, chunk, markup if last else None, delay)
+                    wake()
+                    raise _Deferred() from exc
+                except BadRequest:
+                    raise  # Telegram refused this message: sending it again changes nothing
+                except NetworkError as exc:
+                    # A 5xx or a timeout: the outbox tries again with backoff. After a timeout
+                    # the message may have arrived; at least once, as everywhere.
+                    log.warning("reply to chat %s deferred to the outbox: %s", chat.id, _brief(exc))
+                    await _defer(db, chat.id, chunk, markup if last else None, RETRY_REPLY_SECONDS)
                     wake()
                     raise _Deferred() from exc
 
@@ -437,17 +447,21 @@ def retry_after_seconds(exc: RetryAfter) -> float:
     return retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
 
 
+# A reply that met a 5xx or a timeout is tried again from the outbox after this long.
+RETRY_REPLY_SECONDS = 5.0
+
+
 async def _defer(
-    db: Database, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, exc: RetryAfter
+    db: Database, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, seconds: float
 ) -> None:
-    """A reply that met flood control waits in the outbox, which knows how to wait."""
+    """A reply Telegram could not take now waits in the outbox, which knows how to wait."""
     async with db.transaction() as session:
         await outbox.enqueue(
             session,
             chat_id=chat_id,
             kind=outbox.TEXT,
             params={"text": text, "markup": markup.to_dict() if markup else None},
-            not_before=utcnow() + timedelta(seconds=retry_after_seconds(exc)),
+            not_before=utcnow() + timedelta(seconds=seconds),
         )
 
 

@@ -42,6 +42,19 @@ TELEGRAM_LANGUAGES = (
 )  # fmt: skip
 CLOCK_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 KEEP_ALIVE_SECONDS = 15.0
+# Telegram failing on demand, to see what the bot does then: (what the page says, how).
+FAULTS: dict[str, tuple[str, Any]] = {
+    "429": (
+        "the next message with 429 Too Many Requests (retry after 5 s)",
+        lambda world: world.telegram.rate_limit(retry_after=5),
+    ),
+    "500": (
+        "the next message with 500 Internal Server Error",
+        lambda world: world.telegram.fail(
+            "sendMessage", status=500, description="Internal Server Error"
+        ),
+    ),
+}
 
 
 class BadRequest(Exception):
@@ -88,6 +101,15 @@ def create_app(world: Playground, *, health: Starlette | None = None) -> Starlet
             raise BadRequest("Move the clock by an hour, a day or a week.")
         await world.advance(step)
         return _done(request, person, chat_id, reload=True)
+
+    async def fault(request: Request) -> Response:
+        form = await _form(request)
+        person, chat_id = _where(world, form)
+        kind = str(form.get("kind", ""))
+        if kind not in FAULTS:
+            raise BadRequest("Choose one of the listed ways Telegram can fail.")
+        FAULTS[kind][1](world)
+        return _done(request, person, chat_id, f"Telegram will answer {FAULTS[kind][0]}.")
 
     async def people(request: Request) -> Response:
         form = await _form(request)
@@ -155,6 +177,7 @@ def create_app(world: Playground, *, health: Starlette | None = None) -> Starlet
             Route(f"{PREFIX}/press", press, methods=["POST"]),
             Route(f"{PREFIX}/clock", clock, methods=["POST"]),
             Route(f"{PREFIX}/people", people, methods=["POST"]),
+            Route(f"{PREFIX}/fault", fault, methods=["POST"]),
             Route(f"{PREFIX}/events", events),
             Route(PREFIX + "/files/{file_id}", file),
             Route(PREFIX + "/static/{name}", static),
@@ -279,6 +302,19 @@ def render_page(world: Playground, person: Person, chat_id: int, notice: str | N
     <button type="submit">Send</button>
   </form>
   {render_menu(world, person, chat)}
+  <details class="faults">
+    <summary>Make Telegram fail</summary>
+    <form method="post" action="{PREFIX}/fault" data-async>
+      {hidden}
+      <ul>{
+        "".join(
+            f'<li><button type="submit" name="kind" value="{kind}">{kind}</button> '
+            f"<span>answer {e(said)}</span></li>"
+            for kind, (said, _how) in FAULTS.items()
+        )
+    }</ul>
+    </form>
+  </details>
 </main>
 <script src="{PREFIX}/static/playground.js" defer></script>
 </body>

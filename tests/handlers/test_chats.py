@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 from telegram import Update
 
@@ -148,3 +149,39 @@ async def test_a_notice_speaks_the_language_its_reader_has_at_delivery(
     text = harness.telegram.texts(SECRETARY.id)[-1]
     assert "Varna" in text and "/approve" in text
     assert "New delegate request" not in text
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [(500, "Internal Server Error"), (502, "Bad Gateway")],
+)
+async def test_a_reply_that_meets_a_5xx_waits_in_the_outbox(
+    harness: BotHarness, status: int, description: str
+) -> None:
+    harness.telegram.fail(
+        "sendMessage", chat_id=DELEGATE.id, status=status, description=description
+    )
+    calls = await harness.command("/help", DELEGATE)
+    assert [c.method for c in calls] == ["sendMessage"]  # tried once, inline; not yet delivered
+    [waiting] = await _outbox(harness)
+    assert waiting.chat_id == DELEGATE.id and waiting.sent_at is None
+    assert 4 <= (waiting.not_before - waiting.created_at).total_seconds() <= 10
+    help_text = waiting.params["text"]
+    assert "/start" in help_text
+    assert await harness.app.outbox.deliver_due() == 0  # not due yet
+    async with harness.db.transaction() as session:
+        row = await session.get(OutboxMessage, waiting.id)
+        assert row is not None
+        row.not_before = row.created_at
+    assert await harness.app.outbox.deliver_due() == 1
+    assert harness.telegram.texts(DELEGATE.id) == [help_text, help_text]  # the failed try, then it
+    assert harness.telegram.statuses[-1] == 200
+    assert await harness.app.outbox.deliver_due() == 0  # once
+
+
+async def test_a_reply_telegram_refuses_is_not_tried_again(harness: BotHarness) -> None:
+    harness.telegram.fail(
+        "sendMessage", chat_id=DELEGATE.id, status=400, description="Bad Request: chat not found"
+    )
+    await harness.command("/help", DELEGATE)
+    assert await _outbox(harness) == []

@@ -166,7 +166,7 @@ def test_telegram_html_keeps_formatting_and_drops_the_rest() -> None:
     # An address ends at a quote or an angle bracket; what it holds is escaped.
     assert telegram_html("https://x.org/?a=1&amp;b=2&quot;onmouseover=x") == (
         '<a href="https://x.org/?a=1&amp;b=2" rel="noopener noreferrer" target="_blank">'
-        "https://x.org/?a=1&amp;b=2</a>\"onmouseover=x"
+        'https://x.org/?a=1&amp;b=2</a>"onmouseover=x'
     )
 
 
@@ -221,3 +221,28 @@ async def test_moving_the_clock_from_the_page(page: tuple[Playground, httpx.Asyn
     shown = await client.get(moved.json()["url"])
     assert "moved 1 d ahead" in shown.text
     assert "Quarterly session" in "".join(parse(shown.text).text)  # the day-before reminder
+
+
+async def test_telegram_can_be_made_to_fail_and_the_bot_copes(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    """429 on the next message: the reply waits in the outbox and arrives after retry_after."""
+    world, client = page
+    chosen = await client.post(
+        "/playground/fault",
+        data={"who": ATHENS.id, "chat": CLIMATE, "kind": "429"},
+        headers={"X-Playground": "fetch"},
+    )
+    assert "429" in chosen.json()["notice"]
+    world.telegram.failures[-1].parameters = {"retry_after": 1}  # a shorter wait for the test
+    await client.post("/playground/send", data={"who": ATHENS.id, "chat": CLIMATE, "text": "/help"})
+    assert 429 in world.telegram.statuses
+    assert [m.get("from", {}).get("is_bot") for m in world.telegram.history[CLIMATE]] == [False]
+    await asyncio.sleep(1.2)
+    await world.application.outbox.deliver_due()
+    assert [m.get("from", {}).get("is_bot") for m in world.telegram.history[CLIMATE]] == [
+        False,
+        True,
+    ]
+    refused = await client.post("/playground/fault", data={"who": ATHENS.id, "kind": "teapot"})
+    assert refused.status_code == 400 and "Choose one" in refused.text
