@@ -246,3 +246,84 @@ async def test_telegram_can_be_made_to_fail_and_the_bot_copes(
     ]
     refused = await client.post("/playground/fault", data={"who": ATHENS.id, "kind": "teapot"})
     assert refused.status_code == 400 and "Choose one" in refused.text
+
+
+class _Accessibility(HTMLParser):
+    """What a screen reader needs from the page: every control named, one main heading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self.labels_for: set[str] = set()
+        self.controls: list[tuple[str, dict[str, str | None]]] = []
+        self.inside_label = 0
+        self.button: list[str] | None = None
+        self.counts: dict[str, int] = {}
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag == "html":
+            self.lang = found.get("lang")
+        if tag == "label":
+            self.inside_label += 1
+            if found.get("for"):
+                self.labels_for.add(str(found["for"]))
+        if (
+            tag in ("input", "select", "textarea")
+            and found.get("type") != "hidden"
+            and not self.inside_label
+        ):
+            self.controls.append((tag, found))
+        if tag == "button":
+            self.button = []
+        if tag == "img" and not found.get("alt"):
+            self.problems.append("an image without alt text")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.inside_label -= 1
+        if tag == "button" and self.button is not None:
+            if not "".join(self.button).strip():
+                self.problems.append("a button without a name")
+            self.button = None
+
+    def handle_data(self, data: str) -> None:
+        if self.button is not None:
+            self.button.append(data)
+
+    def check(self) -> list[str]:
+        for tag, attrs in self.controls:
+            if attrs.get("id") not in self.labels_for and not attrs.get("aria-label"):
+                self.problems.append(f"a {tag} without a label: {attrs}")
+        if self.lang != "en":
+            self.problems.append("no language on <html>")
+        for landmark in ("header", "nav", "main"):
+            if self.counts.get(landmark) != 1:
+                self.problems.append(f"{self.counts.get(landmark, 0)} <{landmark}>")
+        if self.counts.get("h1") != 1:
+            self.problems.append(f"{self.counts.get('h1', 0)} <h1>")
+        return self.problems
+
+
+async def test_every_control_has_a_name_a_screen_reader_can_say(
+    page: tuple[Playground, httpx.AsyncClient],
+) -> None:
+    world, client = page
+    await world.say(SARAJEVO, CLIMATE, "/next")
+    await world.application.bot.send_photo(CLIMATE, InputFile(b"\x89PNG", filename="c.png"))
+    shown = await client.get("/playground", params={"who": SARAJEVO.id, "chat": CLIMATE})
+    checker = _Accessibility()
+    checker.feed(shown.text)
+    assert checker.check() == []
+    assert checker.counts.get("button", 0) > 10  # the RSVP buttons, the menu, the clock
+    assert 'role="status"' in shown.text and 'aria-live="polite"' in shown.text
+    assert 'name="viewport"' in shown.text
+    # The check itself sees what is missing.
+    broken = _Accessibility()
+    broken.feed(
+        '<html lang="en"><header></header><nav></nav><main><h1>x</h1>'
+        '<input name="q"><button> </button><img src="x"></main></html>'
+    )
+    assert len(broken.check()) == 3
