@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -385,7 +386,7 @@ async def playground(
     settings: Settings, database: Path, *, fresh: bool, host: str, port: int, open_page: bool
 ) -> int:
     from playground.web import PREFIX, create_app
-    from playground.world import STATE_SUFFIX, Playground, playground_settings
+    from playground.world import Playground, playground_settings
 
     if not log.isEnabledFor(logging.DEBUG):
         # The page is the playground's output; the jobs' and migrations' chatter is noise.
@@ -395,11 +396,15 @@ async def playground(
     try:
         listening = _bind(host, port)
     except PortInUse as exc:
-        raise StartupFault(f"{exc.__cause__}; choose another with --port") from exc
-    state = database.with_name(database.name + STATE_SUFFIX)
-    if fresh:
-        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), state):
-            path.unlink(missing_ok=True)
+        reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else exc
+        raise StartupFault(
+            f"cannot listen on {host}:{port} ({reason}); choose another with --port"
+        ) from exc
+    try:
+        state = _playground_files(database, fresh=fresh)
+    except StartupFault:
+        listening.close()
+        raise
     own = playground_settings(database, like=settings)
     try:
         db = await _open_database(own)
@@ -435,6 +440,32 @@ async def playground(
     finally:
         listening.close()
     return 0
+
+
+def _playground_files(database: Path, *, fresh: bool) -> Path:
+    """The playground's state file beside its database; ``fresh`` deletes both. A database
+    the playground did not make is never seeded nor deleted: a disaster if it were the bot's."""
+    from playground.world import STATE_SUFFIX
+
+    state = database.with_name(database.name + STATE_SUFFIX)
+    if database.exists() and not state.exists():
+        raise StartupFault(
+            f"{database} was not made by the playground (no {state.name} beside it); "
+            "give --db a new file, the playground never touches the bot's own database"
+        )
+    unfinished = False
+    if state.exists() and not fresh:
+        try:
+            unfinished = not json.loads(state.read_text(encoding="utf-8")).get("seeded")
+        except (ValueError, AttributeError, OSError) as exc:
+            raise StartupFault(f"{state} cannot be read ({exc}); start over with --fresh") from exc
+    if fresh or unfinished:  # a start cut short while seeding is started over, too
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), state):
+            path.unlink(missing_ok=True)
+    if not state.exists():
+        # Written before the database, so that the database is always known as ours.
+        state.write_text(json.dumps({"seeded": False}), encoding="utf-8")
+    return state
 
 
 async def _stop(application: B40Application) -> None:

@@ -115,6 +115,7 @@ class Playground:
         self.application.outbox.clock = self.clock
         self._processing = asyncio.Lock()
         self._update_ids = itertools.count(1)
+        self.seeded = False
 
     # --- people and chats ---------------------------------------------------------------------
 
@@ -195,6 +196,7 @@ class Playground:
         next_update_id = next(self._update_ids)
         self._update_ids = itertools.count(next_update_id)
         state = {
+            "seeded": self.seeded,
             "emulator": self.telegram.state(),
             "people": [p.__dict__ for p in self.people.values() if p.id >= FIRST_NEW_PERSON],
             "clock_offset_seconds": self.clock.offset.total_seconds(),
@@ -209,11 +211,14 @@ class Playground:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return False
+        if not state.get("seeded"):
+            return False
         self.telegram.restore(state["emulator"])
         for data in state["people"]:
             self.people[data["id"]] = Person(**data)
         self.clock.offset = timedelta(seconds=state["clock_offset_seconds"])
         self._update_ids = itertools.count(state["next_update_id"])
+        self.seeded = True
         return True
 
     async def _continue_update_ids(self) -> None:
@@ -275,6 +280,7 @@ class Playground:
         )
         # The chats start clean: what seeding said is not a conversation anyone had.
         self.telegram.history.clear()
+        self.seeded = True
         self.save()
         log.info("playground seeded in %.1f s", time.monotonic() - started)
 

@@ -671,3 +671,51 @@ async def test_the_watcher_notices_the_end_of_an_outage_by_itself(
     finally:
         watching.cancel()
     assert [level for level, _message in polling_log(caplog)] == [logging.WARNING, logging.INFO]
+
+
+def test_the_playground_never_touches_a_database_it_did_not_make(tmp_path: Path) -> None:
+    real = tmp_path / "b40.db"
+    real.write_bytes(b"the network's data")
+    for extra in ((), ("--fresh",)):
+        result = b40("playground", "--db", str(real), "--port", "0", *extra, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "was not made by the playground" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert real.read_bytes() == b"the network's data"
+
+
+def test_the_playground_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = b40("playground", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "B40_HTTP_PORT" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "playground.db").exists()
+
+
+def test_a_playground_cut_short_while_seeding_starts_over(tmp_path: Path) -> None:
+    from bot.cli import StartupFault, _playground_files
+
+    database, state = tmp_path / "p.db", tmp_path / "p.db.state.json"
+    assert _playground_files(database, fresh=False) == state
+    assert json.loads(state.read_text(encoding="utf-8")) == {"seeded": False}
+    database.write_bytes(b"half seeded")  # the process died here
+    _playground_files(database, fresh=False)
+    assert not database.exists()  # ours and unfinished: started over
+
+    database.write_bytes(b"a playground's data")
+    state.write_text(json.dumps({"seeded": True}), encoding="utf-8")
+    _playground_files(database, fresh=False)
+    assert database.read_bytes() == b"a playground's data"  # finished: kept
+
+    state.write_text("{not json", encoding="utf-8")
+    with pytest.raises(StartupFault, match="--fresh"):
+        _playground_files(database, fresh=False)
+    _playground_files(database, fresh=True)
+    assert not database.exists()
+    assert json.loads(state.read_text(encoding="utf-8")) == {"seeded": False}
