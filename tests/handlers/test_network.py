@@ -11,8 +11,18 @@ from sqlmodel import select
 from handlers.errors import ROLE_NEEDED
 from locales import _, use_language
 from playground.updates import User, group
+from storage.db import Database
 from storage.models import City, MembershipApplication, WorkingGroup
-from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, snapshot
+from tests.conftest import (
+    SECRETARY,
+    BotHarness,
+    Clock,
+    link_chat,
+    make_delegate,
+    replies,
+    running_bot,
+    snapshot,
+)
 
 MAYOR_SOFIA = User(id=44_000_001, first_name="Ivan", language_code="bg")
 FOCAL_ZAGREB = User(id=44_000_002, first_name="Marija", language_code="hr")
@@ -221,3 +231,9 @@ async def test_roster_lists_cities_delegates_and_coordinators(harness: BotHarnes
     assert "◦ Ivan, mayor" in text
     assert "◦ Marija, focal point" in text
     assert "◦ Goran (@goran_zg), technical staff — coordinator" in text
+
+
+async def test_cities_before_any_city_is_imported_says_so(db: Database, clock: Clock) -> None:
+    async with running_bot(db, clock, seed=False) as bare:
+        answer = replies(await bare.command("/cities", User(id=66_000_001, first_name="Ana")))
+    assert answer == ["No member cities are registered yet."]

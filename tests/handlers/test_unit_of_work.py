@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from telegram import Update
 
-from playground.updates import User, command, group
+from playground.updates import User, bot_message, callback, command, group
 from storage import groups
 from storage.db import Database
 from tests.conftest import (
@@ -299,3 +299,38 @@ async def test_telegram_is_asked_before_the_write_lock_is_taken(harness: BotHarn
     texts = replies(await harness.command("/language sl", newcomer, CHAT))
     assert free == [True]
     assert texts == ["Odslej v tem klepetu pišem v jeziku: Slovenščina."]
+
+
+@pytest.mark.parametrize(
+    ("language_code", "says"),
+    [("el", "Λυπάμαι, κάτι πήγε στραβά"), ("de", "Sorry, something went wrong"), (None, "Sorry")],
+)
+async def test_the_apology_speaks_the_persons_language_on_a_message_and_a_button(
+    harness: BotHarness, language_code: str | None, says: str
+) -> None:
+    """Without the database, the apology goes by the Telegram app's language (else the
+    default): as a message for a command, as an alert on the button for a press."""
+    person = User(id=77_000_009, first_name="Eleni", language_code=language_code)
+
+    def always_fail(connection: Any) -> None:
+        raise RuntimeError("disk full")
+
+    async def process(update: dict[str, Any]) -> list[Any]:
+        start = len(harness.telegram.calls)
+        await harness.app.process_update(Update.de_json(update, harness.app.bot))
+        return harness.telegram.calls[start:]
+
+    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
+    try:
+        on_command = await process(command("/help", person))
+        on_button = await process(
+            callback("lang:el", person, bot_message(person.private, "lang:el"))
+        )
+    finally:
+        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
+    [apology] = [c for c in on_command if c.method == "sendMessage"]
+    assert apology.chat_id == person.id and says in apology.text
+    assert apology.params.get("parse_mode") == "HTML"
+    [alert] = [c for c in on_button if c.method == "answerCallbackQuery"]
+    assert says in alert.params["text"] and alert.params["show_alert"] is True
+    assert not [c for c in on_button if c.method == "sendMessage"]
