@@ -120,3 +120,39 @@ async def test_a_long_notice_goes_out_in_parts_and_a_retry_resumes_after_the_las
     assert len(delivered) == 3 and all(units(part) <= 4096 for part in delivered)
     assert harness.telegram.refused == []
     assert "\n".join(delivered) == text  # cut at line ends; nothing lost, nothing twice
+
+
+async def test_server_errors_back_off_and_after_eight_attempts_the_message_is_failed(
+    db: Database, clock: Clock
+) -> None:
+    """5 s, doubling, up to 10 minutes; the eighth failure gives up and says why."""
+    async with running_bot(db, clock, seed=False) as harness:
+        async with db.transaction() as session:
+            await outbox.enqueue(session, chat_id=CHATS[0], kind=outbox.TEXT, params={"text": "x"})
+        harness.telegram.fail(
+            "sendMessage", chat_id=CHATS[0], status=500, description="Internal Server Error",
+            times=100,
+        )  # fmt: skip
+        now = datetime.now(UTC)
+        waits = []
+        for attempt in range(1, 9):
+            worker = OutboxWorker(harness.app.bot, db, clock=lambda now=now: now)
+            assert await worker.deliver_due() == 0
+            [row] = await _rows(db)
+            assert row.attempts == attempt and "Internal Server Error" in (row.error or "")
+            if attempt < 8:
+                assert row.failed_at is None
+                waits.append((row.not_before - now).total_seconds())
+                # Not due a moment before the wait is over.
+                early = OutboxWorker(
+                    harness.app.bot, db, clock=lambda t=row.not_before: t - timedelta(seconds=1)
+                )
+                assert await early.deliver_due() == 0
+                now = row.not_before
+        assert waits == [5, 10, 20, 40, 80, 160, 320]
+        assert row.failed_at == now and row.sent_at is None and row.leased_until is None
+        # Failed for good: never tried again.
+        tries = len(harness.telegram.sent(CHATS[0]))
+        late = OutboxWorker(harness.app.bot, db, clock=lambda: now + timedelta(days=1))
+        assert await late.deliver_due() == 0
+        assert len(harness.telegram.sent(CHATS[0])) == tries == 8

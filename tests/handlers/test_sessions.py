@@ -691,3 +691,18 @@ async def test_sessions_on_both_sides_of_the_switches(
     [meeting] = await _sessions(harness)
     assert meeting.starts_at == starts_at
     assert table in reply.text, reply.text
+
+
+async def test_sessions_in_a_groups_chat_lists_that_groups_only(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    economy = group(-1007770002, "B40 Economy")
+    await link_chat(harness, economy, "economy")
+    assert replies(await harness.command("/sessions", DENIZ, CHAT), CHAT.id) == [
+        "No upcoming sessions."
+    ]
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade | Heat")
+    await harness.command("/schedule 2026-02-11 10:00 Europe/Belgrade | Trade", SECRETARY, economy)
+    [climate] = replies(await harness.command("/sessions", DENIZ, CHAT), CHAT.id)
+    assert "Heat" in climate and "Trade" not in climate
+    [trade] = replies(await harness.command("/sessions", DENIZ, economy), economy.id)
+    assert "Trade" in trade and "Heat" not in trade
