@@ -237,3 +237,19 @@ async def test_cities_before_any_city_is_imported_says_so(db: Database, clock: C
     async with running_bot(db, clock, seed=False) as bare:
         answer = replies(await bare.command("/cities", User(id=66_000_001, first_name="Ana")))
     assert answer == ["No member cities are registered yet."]
+
+
+async def test_a_group_the_secretariat_proposes_waits_for_the_presidency(
+    harness: BotHarness,
+) -> None:
+    [proposed] = replies(await harness.command("/newgroup water Water and Energy", SECRETARY))
+    # Turkish, the secretary's language; the other side named.
+    assert proposed == (
+        "<b>Water and Energy</b> (water) çalışma grubu önerildi; "
+        "dönem başkanlığı onayladığında oluşturulacak."
+    )
+    [usage] = replies(await harness.command("/newgroup", SECRETARY))
+    assert usage == (
+        "Bir kısa ad ve bir ad yazın: /newgroup &lt;kısa-ad&gt; &lt;ad&gt;, "
+        "örneğin /newgroup water-energy Su ve Enerji."
+    )

@@ -15,7 +15,8 @@ from telegram import Update
 from bot.application import sweep_sessions
 from playground.emulator import Call
 from playground.updates import User, callback, group
-from storage.models import OutboxMessage, WorkingSession
+from storage import audit
+from storage.models import OutboxMessage, WorkingGroup, WorkingSession
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -706,3 +707,48 @@ async def test_sessions_in_a_groups_chat_lists_that_groups_only(harness: BotHarn
     assert "Heat" in climate and "Trade" not in climate
     [trade] = replies(await harness.command("/sessions", DENIZ, economy), economy.id)
     assert "Trade" in trade and "Heat" not in trade
+
+
+CADENCE_USAGE = (
+    "/cadence &lt;weeks&gt; sets how many weeks before each quarter planning opens by itself; "
+    "/cadence off stops it. E.g. /cadence 4."
+)
+GROUP_HTML = "<b>Local Climate Action</b> (climate)"
+
+
+@pytest.mark.parametrize(
+    ("text", "reply", "weeks"),
+    [
+        ("/cadence", f"Planning for {GROUP_HTML} opens by itself 4 weeks before each quarter.", 4),
+        ("/cadence 1", f"Planning for {GROUP_HTML} opens by itself 1 week before each quarter.", 1),
+        (
+            "/cadence 12",
+            f"Planning for {GROUP_HTML} opens by itself 12 weeks before each quarter.",
+            12,
+        ),
+        (
+            "/cadence 0",
+            f"Planning for {GROUP_HTML} does not open by itself; organisers use /plan.",
+            0,
+        ),
+        ("/cadence 1000", CADENCE_USAGE, 4),
+        ("/cadence soon", CADENCE_USAGE, 4),
+    ],
+)
+async def test_cadence_says_exactly_what_it_did(
+    harness: BotHarness, text: str, reply: str, weeks: int
+) -> None:
+    await _climate_group(harness)
+    assert replies(await harness.command(text, COORDINATOR, CHAT), CHAT.id) == [reply]
+    async with harness.db.transaction() as session:
+        group_row = (
+            await session.exec(select(WorkingGroup).where(WorkingGroup.slug == "climate"))
+        ).one()
+        changes = await audit.entries(session, action="group.cadence")
+    assert group_row.cadence_weeks == weeks
+    if text in ("/cadence 1", "/cadence 12", "/cadence 0"):
+        assert [(e.actor_id, e.subject, e.details) for e in changes] == [
+            (COORDINATOR.id, "climate", {"was": 4, "now": weeks})
+        ]
+    else:
+        assert changes == []
