@@ -1,0 +1,103 @@
+"""What the secretariat does is on record: the exact replies, the stored decision and the
+audit trail (who, what, on whom), for staff changes and membership applications."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from playground.updates import User
+from storage import audit
+from storage.models import City, MembershipApplication, OutboxMessage, SecretariatMember
+from tests.conftest import SECRETARY, BotHarness, replies
+
+NEW_STAFF = 123_456_789
+OHRID = User(id=88_000_001, first_name="Ana", language_code="en")
+BITOLA = User(id=88_000_002, first_name="Goce", language_code="en")
+
+
+async def _english(harness: BotHarness) -> None:
+    """The secretary reads English here, so the replies can be read in the test."""
+    await harness.command("/language en", SECRETARY)
+
+
+async def _trail(harness: BotHarness) -> list[tuple[str, int | None, str, dict[str, object]]]:
+    async with harness.db.transaction() as session:
+        return [(e.action, e.actor_id, e.subject, e.details) for e in await audit.entries(session)]
+
+
+async def test_staff_changes_say_what_they_did_and_are_on_record(harness: BotHarness) -> None:
+    await _english(harness)
+    say = harness.command
+    assert replies(await say(f"/secretariat add {NEW_STAFF}", SECRETARY)) == [
+        f"User {NEW_STAFF} is now in the secretariat."
+    ]
+    assert replies(await say(f"/secretariat add {NEW_STAFF}", SECRETARY)) == [
+        f"User {NEW_STAFF} is already in the secretariat."
+    ]
+    listing = replies(await say("/secretariat", SECRETARY))[0]
+    assert listing.startswith("<b>The secretariat</b>\n• ")
+    assert f" — {NEW_STAFF}\n" in listing or listing.endswith(f" — {NEW_STAFF}")
+    assert f"Ayşe Yılmaz (@ayse_sec) — {SECRETARY.id}" in listing
+    assert replies(await say(f"/secretariat remove {NEW_STAFF}", SECRETARY)) == [
+        f"User {NEW_STAFF} is no longer in the secretariat."
+    ]
+    assert replies(await say(f"/secretariat remove {NEW_STAFF}", SECRETARY)) == [
+        f"User {NEW_STAFF} is not in the secretariat."
+    ]
+    [bootstrap] = replies(await say(f"/secretariat remove {SECRETARY.id}", SECRETARY))
+    assert str(SECRETARY.id) in bootstrap and "B40_SECRETARIAT" in bootstrap
+    [usage] = replies(await say("/secretariat promote 5", SECRETARY))
+    assert usage == "Use /secretariat add &lt;user id&gt; or /secretariat remove &lt;user id&gt;."
+    async with harness.db.transaction() as session:
+        staff = (await session.exec(select(SecretariatMember))).all()
+    assert [m.user_id for m in staff] == []  # the bootstrap member lives in the settings
+    assert [t for t in await _trail(harness) if t[0].startswith("secretariat.")] == [
+        ("secretariat.add", SECRETARY.id, str(NEW_STAFF), {}),
+        ("secretariat.remove", SECRETARY.id, str(NEW_STAFF), {}),
+    ]
+
+
+async def test_applications_decided_are_stored_told_and_on_record(harness: BotHarness) -> None:
+    await _english(harness)
+    await harness.command("/apply Ohrid, MK, Europe/Skopje", OHRID)
+    await harness.command("/apply Bitola, MK, Europe/Skopje", BITOLA)
+    notices = [c for c in harness.telegram.sent(SECRETARY.id) if c.buttons()]
+    admit = next(d for _l, d in notices[-2].buttons() if d.startswith("app:ok:"))
+    decline = next(d for _l, d in notices[-1].buttons() if d.startswith("app:no:"))
+    await harness.press(admit, SECRETARY, on=notices[-2])
+    await harness.press(decline, SECRETARY, on=notices[-1])
+    async with harness.db.transaction() as session:
+        rows = (
+            await session.exec(
+                select(MembershipApplication).order_by(col(MembershipApplication.id))
+            )
+        ).all()
+        ohrid = (await session.exec(select(City).where(City.name == "Ohrid"))).one()
+        told = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.kind).startswith("application."))
+                .order_by(col(OutboxMessage.id))
+            )
+        ).all()
+    assert [(r.city_name, r.status, r.decided_by, r.city_id) for r in rows] == [
+        ("Ohrid", "admitted", SECRETARY.id, ohrid.id),
+        ("Bitola", "declined", SECRETARY.id, None),
+    ]
+    assert all(r.decided_at is not None for r in rows)
+    decided = [(m.chat_id, m.kind, m.dedupe_key) for m in told if m.chat_id != SECRETARY.id]
+    assert decided == [
+        (OHRID.id, "application.admitted", f"application-decided:{rows[0].id}"),
+        (BITOLA.id, "application.declined", f"application-decided:{rows[1].id}"),
+    ]
+    assert [t for t in await _trail(harness) if t[0].startswith("application.")] == [
+        ("application.create", OHRID.id, "Ohrid", {}),
+        ("application.create", BITOLA.id, "Bitola", {}),
+        ("application.admit", SECRETARY.id, "Ohrid", {}),
+        ("application.decline", SECRETARY.id, "Bitola", {}),
+    ]
+    # A decision twice says it was taken, as an alert on the button.
+    again = await harness.press(admit, SECRETARY, on=notices[-2])
+    [alert] = [c.params for c in again if c.method == "answerCallbackQuery"]
+    assert alert["text"] == "The application of Ohrid was already decided."
+    assert alert["show_alert"] is True
