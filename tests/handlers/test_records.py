@@ -7,8 +7,14 @@ from sqlmodel import col, select
 
 from playground.updates import User
 from storage import audit
-from storage.models import City, MembershipApplication, OutboxMessage, SecretariatMember
-from tests.conftest import SECRETARY, BotHarness, replies
+from storage.models import (
+    City,
+    MembershipApplication,
+    OutboxMessage,
+    SecretariatMember,
+    WorkingGroup,
+)
+from tests.conftest import SECRETARY, BotHarness, make_delegate, replies
 
 NEW_STAFF = 123_456_789
 OHRID = User(id=88_000_001, first_name="Ana", language_code="en")
@@ -101,3 +107,43 @@ async def test_applications_decided_are_stored_told_and_on_record(harness: BotHa
     [alert] = [c.params for c in again if c.method == "answerCallbackQuery"]
     assert alert["text"] == "The application of Ohrid was already decided."
     assert alert["show_alert"] is True
+
+
+async def test_a_new_group_is_proposed_asked_confirmed_and_on_record(harness: BotHarness) -> None:
+    president = User(id=88_000_010, first_name="Ivan", language_code="en")
+    colleague = User(id=88_000_011, first_name="Maria", language_code="en")
+    await harness.command("/presidency 2026 Sofia", SECRETARY)
+    for person in (president, colleague):
+        await make_delegate(harness, person, "Sofia", "mayor")
+    await _english(harness)
+    await harness.command("/newgroup water Water and Energy", SECRETARY)
+    # Every delegate of the presiding city is asked, once each, with a Confirm button.
+    async with harness.db.transaction() as session:
+        asked = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == "group.proposed")
+                .order_by(col(OutboxMessage.chat_id))
+            )
+        ).all()
+    assert [(m.chat_id, m.dedupe_key) for m in asked] == [
+        (president.id, f"proposed:{asked[0].params['group_id']}:{president.id}"),
+        (colleague.id, f"proposed:{asked[0].params['group_id']}:{colleague.id}"),
+    ]
+    notice = harness.telegram.sent(colleague.id)[-1]
+    confirm = next(d for _l, d in notice.buttons() if d.startswith("ng:ok:"))
+    done = await harness.press(confirm, colleague, on=notice)
+    assert replies(done)[-1] == "Working group <b>Water and Energy</b> (water) is created."
+    async with harness.db.transaction() as session:
+        created = (
+            await session.exec(select(WorkingGroup).where(WorkingGroup.slug == "water"))
+        ).one()
+    assert (created.status, created.proposed_by, created.confirmed_by) == (
+        "active",
+        SECRETARY.id,
+        colleague.id,
+    )
+    assert [t for t in await _trail(harness) if t[0].startswith("group.")] == [
+        ("group.propose", SECRETARY.id, "water", {"name": "Water and Energy"}),
+        ("group.create", colleague.id, "water", {}),
+    ]

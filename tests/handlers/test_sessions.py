@@ -491,6 +491,15 @@ async def test_working_hours_are_set_by_the_city_and_planning_keeps_to_them(
         "Working hours for planning are now: İstanbul (Türkiye): 08:00–12:00, Mon–Thu "
         "(local time in Europe/Istanbul)"
     )
+    async with harness.db.transaction() as session:
+        changes = await audit.entries(session, action="city.hours")
+    assert [(e.actor_id, e.subject, e.details) for e in changes] == [
+        (
+            DENIZ.id,
+            "İstanbul",
+            {"was": ["09:00", "17:00", "12345"], "now": ["08:00", "12:00", "1234"]},
+        )
+    ]
     calls = await harness.command("/plan 2026-02-09 2026-02-13 60", COORDINATOR, CHAT)
     [poll] = [c for c in calls if c.method == "sendMessage" and c.chat_id == CHAT.id]
     assert poll.text.count("09:00–10:00 Belgrade · 10:00–11:00 Athens · 11:00–12:00 İstanbul") == 4
@@ -752,3 +761,16 @@ async def test_cadence_says_exactly_what_it_did(
         ]
     else:
         assert changes == []
+
+
+async def test_the_secretariat_sees_every_active_groups_sessions(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    economy = group(-1007770002, "B40 Economy")
+    await link_chat(harness, economy, "economy")
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade | Heat")
+    await harness.command("/schedule 2026-02-11 10:00 Europe/Belgrade | Trade", SECRETARY, economy)
+    [everything] = replies(await harness.command("/sessions", SECRETARY, SECRETARY.private))
+    assert everything.index("Heat") < everything.index("Trade")
+    # A delegate sees their city's groups only: İstanbul is in climate, not in economy.
+    [own] = replies(await harness.command("/sessions", DENIZ, DENIZ.private))
+    assert "Heat" in own and "Trade" not in own
