@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlmodel import select
 from telegram import Update
 
 from playground.updates import User, command, group, migrated, my_chat_member
-from storage import outbox
+from storage import audit, outbox
 from storage.models import Chat, OutboxMessage
 from storage.models import User as UserRow
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies
 
 OLD = group(-4001234567, "B40 Democracy", supergroup=False)
 NEW_ID = -1004001234567
+NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 DELEGATE = User(id=55_000_001, first_name="Edona", language_code="sq")
 
 
@@ -23,11 +26,38 @@ async def test_added_removed_and_upgraded_to_supergroup(harness: BotHarness) -> 
     assert "/link" in replies(hello, OLD.id)[0]
     await link_chat(harness, OLD, "democracy-migration")
 
-    await harness.send(migrated(OLD, NEW_ID, SECRETARY))
+    await harness.command("/language mk", SECRETARY, OLD)
+    async with harness.db.transaction() as session:
+        linked = await session.get(Chat, OLD.id)
+        assert linked is not None
+        # Messages still owed to the old chat follow it; sent ones and other chats' stay.
+        for chat_id, text in ((OLD.id, "owed"), (OLD.id, "sent"), (-42, "other")):
+            await outbox.enqueue(session, chat_id=chat_id, kind=outbox.TEXT, params={"text": text})
+        rows = (await session.exec(select(OutboxMessage))).all()
+        sent = next(m for m in rows if m.params["text"] == "sent")
+        await outbox.mark_sent(session, sent.id or 0, now=NOW)
+
+    await harness.app.process_update(
+        Update.de_json(migrated(OLD, NEW_ID, SECRETARY), harness.app.bot)
+    )
     async with harness.db.transaction() as session:
         assert await session.get(Chat, OLD.id) is None
         moved = await session.get(Chat, NEW_ID)
-        assert moved is not None and moved.group_id is not None
+        assert moved is not None
+        assert (moved.type, moved.title, moved.group_id, moved.linked_by, moved.language) == (
+            "supergroup",
+            linked.title,
+            linked.group_id,
+            SECRETARY.id,
+            "mk",
+        )
+        assert moved.bot_is_member is True and moved.updated_at is not None
+        chats = {m.params["text"]: m.chat_id for m in (await session.exec(select(OutboxMessage)))}
+        assert chats == {"owed": NEW_ID, "sent": OLD.id, "other": -42}
+        trail = await audit.entries(session, action="chat.migrate")
+        assert [(e.actor_id, e.subject, e.details) for e in trail] == [
+            (None, str(NEW_ID), {"old": OLD.id})
+        ]
 
     supergroup = group(NEW_ID, "B40 Democracy")
     harness.register(supergroup)
