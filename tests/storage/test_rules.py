@@ -1,0 +1,131 @@
+"""Rules at their edges: the first and last day of a term, the longest group name, the
+order lists are shown in."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import delegates, errors, groups, presidency, roster
+from storage.db import Database
+from storage.models import Delegate, DelegateRole, DelegateStatus, User
+from storage.roles import Actor
+from tests.conftest import seed_cities
+
+SECRETARIAT = Actor(user_id=1, is_secretariat=True)
+
+
+@pytest.fixture
+async def seeded(db: Database) -> Database:
+    await seed_cities(db)
+    return db
+
+
+async def test_a_term_is_current_from_its_first_day_to_its_last(seeded: Database) -> None:
+    async with seeded.transaction() as session:
+        sofia = await roster.find_city(session, "Sofia")
+        await presidency.set_term(
+            session,
+            actor=SECRETARIAT,
+            city=sofia,
+            year=2027,
+            starts_on=date(2027, 2, 1),
+            ends_on=date(2028, 1, 31),
+        )
+        seen = {}
+        for day in (date(2027, 1, 31), date(2027, 2, 1), date(2028, 1, 31), date(2028, 2, 1)):
+            found = await presidency.current(session, today=day)
+            seen[day] = found[1].name if found else None
+    assert seen == {
+        date(2027, 1, 31): None,
+        date(2027, 2, 1): "Sofia",
+        date(2028, 1, 31): "Sofia",
+        date(2028, 2, 1): None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        ("  Water   and\nEnergy ", "Water and Energy"),
+        ("W" * groups.MAX_GROUP_NAME, "W" * groups.MAX_GROUP_NAME),
+        ("W" * (groups.MAX_GROUP_NAME + 1), None),
+        ("2030 / 2040", None),  # no letter in it
+        ("   ", None),
+    ],
+)
+def test_a_group_name_is_one_line_of_letters_and_not_too_long(name: str, kept: str | None) -> None:
+    if kept is not None:
+        assert groups.clean_group_name(name) == kept
+        return
+    with pytest.raises(errors.InvalidGroupName) as refused:
+        groups.clean_group_name(name)
+    assert refused.value.params == {"max": groups.MAX_GROUP_NAME}
+
+
+async def test_a_bad_short_name_is_refused_with_what_was_typed(seeded: Database) -> None:
+    async with seeded.transaction() as session:
+        with pytest.raises(errors.InvalidSlug) as refused:
+            await groups.propose_group(
+                session,
+                actor=SECRETARIAT,
+                slug="Water Energy!" + "x" * 50,
+                name="Water",
+                bootstrap=frozenset({1}),
+                today=date(2026, 1, 15),
+            )
+    assert refused.value.params == {"slug": ("water energy!" + "x" * 50)[:40]}
+
+
+async def _claim(
+    session: AsyncSession, user_id: int, city: str, role: DelegateRole, at: datetime, status: str
+) -> None:
+    found = await roster.find_city(session, city)
+    session.add(User(telegram_id=user_id, full_name=f"U{user_id}", language="en"))
+    session.add(
+        Delegate(
+            user_id=user_id, city_id=found.id or 0, role=role.value, status=status, created_at=at
+        )
+    )
+    await session.flush()
+
+
+async def test_waiting_claims_are_listed_oldest_first(seeded: Database) -> None:
+    start = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    pending = DelegateStatus.PENDING.value
+    async with seeded.transaction() as session:
+        # Claimed in this order in time; the ids say otherwise.
+        await _claim(session, 503, "Varna", DelegateRole.MAYOR, start + timedelta(hours=2), pending)
+        await _claim(session, 501, "Sofia", DelegateRole.MAYOR, start, pending)
+        await _claim(
+            session, 502, "Burgas", DelegateRole.MAYOR, start + timedelta(hours=1), pending
+        )
+        listed = await delegates.pending(session)
+    assert [(d.user_id, city.name) for d, city, _user in listed] == [
+        (501, "Sofia"),
+        (502, "Burgas"),
+        (503, "Varna"),
+    ]
+
+
+async def test_a_citys_delegates_are_listed_by_role_then_by_claim(seeded: Database) -> None:
+    start = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    approved = DelegateStatus.APPROVED.value
+    async with seeded.transaction() as session:
+        await _claim(session, 601, "Sofia", DelegateRole.TECHNICAL_STAFF, start, approved)
+        await _claim(session, 602, "Sofia", DelegateRole.MAYOR, start, approved)
+        await _claim(session, 603, "Sofia", DelegateRole.FOCAL_POINT, start, approved)
+        await _claim(session, 604, "Sofia", DelegateRole.FOCAL_POINT, start, approved)
+        await _claim(session, 605, "Varna", DelegateRole.MAYOR, start, approved)
+        await _claim(session, 606, "Sofia", DelegateRole.MAYOR, start, DelegateStatus.PENDING.value)
+        sofia = await roster.find_city(session, "Sofia")
+        people = await delegates.delegates_of(session, [sofia.id or 0])
+    assert list(people) == [sofia.id]
+    assert [(d.user_id, user.full_name if user else None) for d, user in people[sofia.id or 0]] == [
+        (603, "U603"),
+        (604, "U604"),
+        (602, "U602"),
+        (601, "U601"),
+    ]
