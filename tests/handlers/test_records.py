@@ -65,13 +65,33 @@ async def test_staff_changes_say_what_they_did_and_are_on_record(harness: BotHar
 
 async def test_applications_decided_are_stored_told_and_on_record(harness: BotHarness) -> None:
     await _english(harness)
-    await harness.command("/apply Ohrid, MK, Europe/Skopje", OHRID)
+    thanked = replies(await harness.command("/apply Ohrid, MK, Europe/Skopje", OHRID), OHRID.id)
+    assert thanked == [
+        "Thank you! The secretariat will consider the application of "
+        "Ohrid (North Macedonia, Europe/Skopje)."
+    ]
     await harness.command("/apply Bitola, MK, Europe/Skopje", BITOLA)
     notices = [c for c in harness.telegram.sent(SECRETARY.id) if c.buttons()]
+    # The secretariat is told who asks, with the applicant's name from Telegram.
+    assert notices[-2].text == (
+        "Ana asks for Ohrid (North Macedonia, Europe/Skopje) to join the network."
+    )
     admit = next(d for _l, d in notices[-2].buttons() if d.startswith("app:ok:"))
     decline = next(d for _l, d in notices[-1].buttons() if d.startswith("app:no:"))
-    await harness.press(admit, SECRETARY, on=notices[-2])
-    await harness.press(decline, SECRETARY, on=notices[-1])
+    admitted = await harness.press(admit, SECRETARY, on=notices[-2])
+    declined = await harness.press(decline, SECRETARY, on=notices[-1])
+    # The notice is redrawn with the decision, in place of its buttons.
+    assert [c.text for c in admitted if c.method == "editMessageText"] == [
+        "Admitted: Ohrid (North Macedonia, Europe/Skopje) is a member city."
+    ]
+    assert [c.text for c in declined if c.method == "editMessageText"] == [
+        "Declined: the application of Bitola (North Macedonia, Europe/Skopje)."
+    ]
+    assert harness.telegram.texts(OHRID.id)[-1].startswith("Welcome to the B40 network: Ohrid")
+    assert harness.telegram.texts(BITOLA.id)[-1] == (
+        "The secretariat declined the application of Bitola (North Macedonia, Europe/Skopje) "
+        "for now."
+    )
     async with harness.db.transaction() as session:
         rows = (
             await session.exec(
