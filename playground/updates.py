@@ -140,7 +140,11 @@ def my_chat_member(chat: Chat, by: User, old: str, new: str) -> dict[str, Any]:
             "chat": chat.to_dict(),
             "from": by.to_dict(),
             "date": int(time.time()),
-            "old_chat_member": {"status": old, "user": bot},
+            "old_chat_member": {
+                "status": old,
+                "user": bot,
+                **({"until_date": 0} if old == "kicked" else {}),
+            },
             "new_chat_member": {
                 "status": new,
                 "user": bot,

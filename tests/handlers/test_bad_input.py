@@ -62,7 +62,7 @@ async def refused(
         ("/apply 🏙️, MK, Europe/Skopje", "letters"),
         ("/apply İstanbul, TR, Europe/Istanbul", "already a member city"),
         ("/language klingon", "not one of my languages"),
-        ("/frobnicate", "don't know that command"),
+        ("/frobnicate", "I don't know that command. /help lists what I can do."),
     ],
 )
 async def test_private_chat_refusals(harness: BotHarness, text: str, expect: str) -> None:

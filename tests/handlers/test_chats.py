@@ -75,7 +75,12 @@ async def test_a_user_who_blocks_the_bot_is_remembered(harness: BotHarness) -> N
     async with harness.db.transaction() as session:
         row = await session.get(UserRow, DELEGATE.id)
         assert row is not None and row.blocked_at is not None
-    # Writing to the bot again means they unblocked it.
+    # Restarting the bot unblocks it, as does writing to it again.
+    await harness.send(my_chat_member(DELEGATE.private, DELEGATE, "kicked", "member"))
+    async with harness.db.transaction() as session:
+        row = await session.get(UserRow, DELEGATE.id)
+        assert row is not None and row.blocked_at is None
+    await harness.send(my_chat_member(DELEGATE.private, DELEGATE, "member", "kicked"))
     await harness.command("/help", DELEGATE)
     async with harness.db.transaction() as session:
         row = await session.get(UserRow, DELEGATE.id)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import delegates, errors, groups, presidency, roster
+from storage import delegates, errors, groups, plans, presidency, roster
 from storage.db import Database
 from storage.models import Delegate, DelegateRole, DelegateStatus, User
 from storage.roles import Actor
@@ -129,3 +129,7 @@ async def test_a_citys_delegates_are_listed_by_role_then_by_claim(seeded: Databa
         (602, "U602"),
         (601, "U601"),
     ]
+
+
+def test_planning_looks_four_weeks_ahead_from_a_week_on() -> None:
+    assert plans.default_window(date(2026, 1, 15)) == (date(2026, 1, 22), date(2026, 2, 18))
