@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bot.application import build_application
 from playground.emulator import EmulatorRequest, TelegramEmulator
-from playground.updates import User, group, migrated
+from playground.updates import User, group, migrated, my_chat_member
 from storage import audit, outbox
 from storage.models import Chat, GroupMembership, OutboxMessage
 from tests.conftest import SECRETARY, BotHarness, link_chat, make_delegate, replies, settings_for
@@ -105,3 +105,37 @@ async def test_the_outbox_job_delivers_by_itself(harness: BotHarness) -> None:
     async with harness.db.transaction() as session:
         [row] = (await session.exec(select(OutboxMessage))).all()
     assert row.sent_at is not None
+
+
+async def test_groups_lists_every_group_its_cities_by_country_and_its_chat(
+    harness: BotHarness,
+) -> None:
+    reader = User(id=66_000_100, first_name="Lena", language_code="en")
+    climate = group(-1006600001, "B40 Climate")
+    economy = group(-1006600002, "B40 Economy & Trade")
+    await link_chat(harness, climate, "climate")
+    await link_chat(harness, economy, "economy")
+    for n, city in enumerate(("Sofia", "Athens", "Burgas")):
+        delegate = User(id=66_000_101 + n, first_name=f"D{n}", language_code="en")
+        await make_delegate(harness, delegate, city)
+        await harness.command("/join", delegate, climate)
+        if city == "Athens":
+            await harness.command("/join", delegate, economy)
+    [listing] = replies(await harness.command("/groups", reader))
+    assert listing == (
+        "<b>Working groups</b>\n\n"
+        "<b>Local Climate Action</b> (climate)\n"
+        "3 cities: Burgas, Sofia, Athens\n"  # Bulgaria's, then Greece's
+        "Chat: B40 Climate\n\n"
+        "<b>Local Democracy and Migration</b> (democracy-migration)\n"
+        "No member cities yet.\nNo chat linked yet.\n\n"
+        "<b>Smart Cities and Digital Transformation</b> (smart-cities)\n"
+        "No member cities yet.\nNo chat linked yet.\n\n"
+        "<b>Local Economic and Cultural Cooperation</b> (economy)\n"
+        "1 city: Athens\n"
+        "Chat: B40 Economy &amp; Trade"
+    )
+    # A chat the bot was removed from is no longer listed.
+    await harness.send(my_chat_member(economy, SECRETARY, "member", "left"))
+    [after] = replies(await harness.command("/groups", reader))
+    assert after.endswith("1 city: Athens\nNo chat linked yet.")
