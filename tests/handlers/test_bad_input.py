@@ -224,3 +224,12 @@ async def test_the_same_button_on_its_own_message_works(harness: BotHarness) -> 
 async def test_secretariat_refusals(harness: BotHarness, text: str, expect: str) -> None:
     await harness.command("/language en", SECRETARY)
     await refused(harness, text, SECRETARY, expect=expect)
+
+
+async def test_an_unknown_language_lists_the_ones_there_are(harness: BotHarness) -> None:
+    someone = User(id=66_100_001, first_name="Hans", language_code="en")
+    [told] = replies(await harness.command("/language klingon", someone))
+    assert told == (
+        "“klingon” is not one of my languages: en, tr, el, bg, ro, sr-Latn, sr-Cyrl, hr, bs, sq, "
+        "mk, sl."
+    )

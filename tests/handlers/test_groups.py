@@ -25,21 +25,34 @@ async def _memberships(harness: BotHarness) -> list[tuple[int, int]]:
         return [(row.group_id, row.city_id) for row in rows]
 
 
+async def _group_of(harness: BotHarness, chat_id: int) -> int | None:
+    async with harness.db.transaction() as session:
+        chat = await session.get(Chat, chat_id)
+        return chat.group_id if chat else None
+
+
 async def test_join_and_leave_change_the_roster_and_the_audit_log(harness: BotHarness) -> None:
     await link_chat(harness, CHAT, "smart-cities")
+    other = group(-1009990002, "B40 Economy")
+    await link_chat(harness, other, "economy")
     await make_delegate(harness, MILA, "Skopje")
     assert "joined" in replies(await harness.command("/join", MILA, CHAT))[0]
-    assert len(await _memberships(harness)) == 1
+    assert "joined" in replies(await harness.command("/join", MILA, other))[0]
+    assert len(await _memberships(harness)) == 2
     left = replies(await harness.command("/leave", MILA, CHAT))
     assert left == [
         "Skopje (North Macedonia) left <b>Smart Cities and Digital Transformation</b> "
         "(smart-cities)."
     ]
-    assert await _memberships(harness) == []
+    # Skopje left this group only.
+    [kept] = await _memberships(harness)
+    assert kept[0] == (await _group_of(harness, other.id))
     roster = replies(await harness.command("/roster", MILA, CHAT))[0]
     assert "Skopje" not in roster and "no member cities yet" in roster
     async with harness.db.transaction() as session:
-        trail = [(e.action, e.subject, e.details.get("city")) for e in await audit.entries(session)]
+        entries = await audit.entries(session)
+        trail = [(e.action, e.subject, e.details.get("city")) for e in entries]
+    assert {e.actor_id for e in entries if e.action in ("group.join", "group.leave")} == {MILA.id}
     assert ("group.join", "smart-cities", "Skopje") in trail
     assert ("group.leave", "smart-cities", "Skopje") in trail
     assert trail.index(("group.join", "smart-cities", "Skopje")) < trail.index(
