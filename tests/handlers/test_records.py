@@ -167,3 +167,18 @@ async def test_a_new_group_is_proposed_asked_confirmed_and_on_record(harness: Bo
         ("group.propose", SECRETARY.id, "water", {"name": "Water and Energy"}),
         ("group.create", colleague.id, "water", {}),
     ]
+
+
+async def test_an_application_for_a_member_or_waiting_city_is_refused_by_name(
+    harness: BotHarness,
+) -> None:
+    [member] = replies(await harness.command("/apply SOFIA, BG, Europe/Sofia", OHRID), OHRID.id)
+    assert member == "Sofia is already a member city of the network."
+    await harness.command("/apply Ohrid, MK, Europe/Skopje", OHRID)
+    [waiting] = replies(await harness.command("/apply ohrid, mk, Europe/Skopje", BITOLA), BITOLA.id)
+    assert waiting == "Ohrid has already applied; the secretariat will answer soon."
+    # The same name in another country is another city.
+    [other] = replies(
+        await harness.command("/apply Sofia, RO, Europe/Bucharest", BITOLA), BITOLA.id
+    )
+    assert other.startswith("Thank you!") and "Sofia (Romania, Europe/Bucharest)" in other

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import delegates, errors, groups, plans, presidency, roster
+from storage import delegates, errors, groups, plans, polls, presidency, roster
 from storage.db import Database
 from storage.models import Delegate, DelegateRole, DelegateStatus, User
 from storage.roles import Actor
@@ -133,3 +133,43 @@ async def test_a_citys_delegates_are_listed_by_role_then_by_claim(seeded: Databa
 
 def test_planning_looks_four_weeks_ahead_from_a_week_on() -> None:
     assert plans.default_window(date(2026, 1, 15)) == (date(2026, 1, 22), date(2026, 2, 18))
+
+
+NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("facts", "best"),
+    [
+        # Most cities yes wins, even against fewer no.
+        ([(1, {"A": "yes", "B": "no"}), (2, {"A": "maybe", "B": "maybe"})], 1),
+        # Yes tied: fewer no wins.
+        ([(1, {"A": "yes", "B": "no"}), (2, {"A": "yes", "B": "maybe"})], 2),
+        # Yes and no tied: more maybe wins.
+        ([(1, {"A": "yes"}), (2, {"A": "yes", "B": "maybe"})], 2),
+        # All tied: the planner's order.
+        ([(2, {"A": "yes"}), (1, {"A": "yes"})], 1),
+        # Only maybe is still a time some city can make; only no is not.
+        ([(1, {"A": "no", "B": "no"}), (2, {"A": "maybe"})], 2),
+        ([(1, {"A": "no"}), (2, {})], None),
+    ],
+)
+def test_the_deadline_fixes_the_best_answered_time(
+    facts: list[tuple[int, dict[str, str]]], best: int | None
+) -> None:
+    answers = polls.Tally(dict(facts))
+    rows = [(position, LATER, answers) for position, _votes in facts]
+    assert plans.best_option(rows, now=NOW) == best
+
+
+def test_the_deadline_skips_times_already_past_or_unknown() -> None:
+    answers = polls.Tally({1: {"A": "yes", "B": "yes"}, 2: {"A": "yes"}, 3: {"A": "maybe"}})
+    assert plans.best_option([(1, NOW, answers), (2, LATER, answers)], now=NOW) == 2
+    assert plans.best_option([(1, None, answers), (3, LATER, answers)], now=NOW) == 3
+    # A past time before a good one does not end the search.
+    assert (
+        plans.best_option([(1, NOW - timedelta(hours=1), answers), (2, LATER, answers)], now=NOW)
+        == 2
+    )
+    assert answers.count(1, "yes") == 2 and answers.count(2, "no") == 0
