@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from handlers.html import units
@@ -156,3 +159,31 @@ async def test_server_errors_back_off_and_after_eight_attempts_the_message_is_fa
         late = OutboxWorker(harness.app.bot, db, clock=lambda: now + timedelta(days=1))
         assert await late.deliver_due() == 0
         assert len(harness.telegram.sent(CHATS[0])) == tries == 8
+
+
+async def test_a_delivery_round_that_fails_in_the_background_is_logged_and_let_go(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kick() runs a round without the caller waiting; if the database is gone then, the
+    error is logged (not lost in an unawaited task) and the task is not kept."""
+    async with running_bot(db, clock, seed=False) as harness:
+        worker = harness.app.outbox
+        await db.engine.dispose()
+        original = db.transaction
+
+        def gone() -> Any:
+            raise RuntimeError("database is gone")
+
+        db.transaction = gone  # type: ignore[method-assign]
+        try:
+            worker.kick()
+            [task] = list(worker._tasks)
+            with contextlib.suppress(RuntimeError):
+                await task
+            await asyncio.sleep(0)
+        finally:
+            db.transaction = original  # type: ignore[method-assign]
+        assert worker._tasks == set()
+        [record] = [r for r in caplog.records if r.message == "outbox delivery failed"]
+        assert record.levelname == "ERROR" and record.exc_info is not None
+        assert "database is gone" in str(record.exc_info[1])
