@@ -233,3 +233,35 @@ async def test_an_unknown_language_lists_the_ones_there_are(harness: BotHarness)
         "“klingon” is not one of my languages: en, tr, el, bg, ro, sr-Latn, sr-Cyrl, hr, bs, sq, "
         "mk, sl."
     )
+
+
+async def test_the_language_menu_works_in_a_group_and_odd_codes_are_forged(
+    harness: BotHarness,
+) -> None:
+    await link_chat(harness, CHAT, "smart-cities")
+    menu = await harness.command("/language", SECRETARY, CHAT)
+    [drawn] = [c for c in menu if c.method == "sendMessage" and c.chat_id == CHAT.id]
+    assert "lang:el" in [data for _label, data in drawn.buttons()]
+    chosen = await harness.press("lang:el", SECRETARY, on=drawn, chat=CHAT)
+    assert replies(chosen, CHAT.id) == ["Σε αυτή τη συνομιλία θα επικοινωνώ στα Ελληνικά."]
+    # Codes that are not the menu's own spelling were not drawn by the bot.
+    before = await snapshot(harness.db)
+    for data in ("lang:EL", "lang:xx"):
+        odd = await harness.press(data, SECRETARY, on=None, chat=SECRETARY.private)
+        forged = await harness.send(callback(data, SECRETARY, bot_message(SECRETARY.private, data)))
+        for calls in (odd, forged):
+            assert [c.method for c in calls] == ["answerCallbackQuery"]
+            assert calls[0].params.get("text") is None
+    assert await snapshot(harness.db) == before
+
+
+async def test_a_cancel_button_counts_only_in_a_groups_chat(harness: BotHarness) -> None:
+    """The bot draws session buttons in group chats; one in a private chat is forged."""
+    await link_chat(harness, CHAT, "smart-cities")
+    await harness.command("/schedule 2026-02-10 10:00", SECRETARY, CHAT)
+    before = await snapshot(harness.db)
+    forged = await harness.send(
+        callback("ses:cancel:1", SECRETARY, bot_message(SECRETARY.private, "ses:cancel:1"))
+    )
+    assert [c.method for c in forged] == ["answerCallbackQuery"]
+    assert await snapshot(harness.db) == before
