@@ -183,7 +183,6 @@ WINDOW_REASONS = {
 
 ROLE_NEEDED = {
     "secretariat": N_("Only the secretariat can do that."),
-    "organiser": N_("Only this working group's coordinators or the secretariat can do that."),
     "presidency_or_secretariat": N_(
         "Only the term presidency or the secretariat can propose a working group."
     ),

@@ -55,10 +55,6 @@ class Actor:
     def is_organiser(self, group_id: int) -> bool:
         return self.is_secretariat or group_id in self.coordinates
 
-    def require_organiser(self, group_id: int) -> None:
-        if not self.is_organiser(group_id):
-            raise errors.NotAllowed(role="organiser")
-
 
 async def resolve_actor(
     session: AsyncSession, *, user_id: int, bootstrap_secretariat: Collection[int], today: date

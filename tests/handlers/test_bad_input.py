@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.updates import User, bot_message, callback, group
+from playground.updates import User, bot_message, callback, group, message
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -265,3 +265,11 @@ async def test_a_cancel_button_counts_only_in_a_groups_chat(harness: BotHarness)
     )
     assert [c.method for c in forged] == ["answerCallbackQuery"]
     assert await snapshot(harness.db) == before
+
+
+async def test_plain_text_in_private_is_pointed_to_the_commands(harness: BotHarness) -> None:
+    someone = User(id=66_100_002, first_name="Lea", language_code="sl")
+    told = replies(await harness.send(message("hello, bot", someone, someone.private)))
+    assert told == ["Delujem z ukazi. /help izpiše, kaj lahko storim."]
+    # In a group, chatter gets no answer at all.
+    assert await harness.send(message("hello, all", someone, CHAT)) == []
