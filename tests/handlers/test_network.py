@@ -253,3 +253,55 @@ async def test_a_group_the_secretariat_proposes_waits_for_the_presidency(
         "Bir kısa ad ve bir ad yazın: /newgroup &lt;kısa-ad&gt; &lt;ad&gt;, "
         "örneğin /newgroup water-energy Su ve Enerji."
     )
+
+
+async def test_cities_by_country_in_the_readers_language_with_founders_marked(
+    db: Database, clock: Clock
+) -> None:
+    from datetime import date
+
+    from storage import roster
+
+    rows = roster.parse_cities_csv(
+        "name,country,timezone,founding\n"
+        "Tirana,AL,Europe/Tirane,true\nZagreb,HR,Europe/Zagreb,false\n"
+        "Athens,GR,Europe/Athens,true\nDurrës,AL,Europe/Tirane,false\n"
+    )
+    async with db.transaction() as session:
+        await roster.import_cities(session, rows, today=date(2026, 1, 1))
+    async with running_bot(db, clock, seed=False) as bot:
+        english = User(id=66_000_201, first_name="Ann", language_code="en")
+        greek = User(id=66_000_202, first_name="Νίκη", language_code="el")
+        [shown] = replies(await bot.command("/cities", english))
+        [in_greek] = replies(await bot.command("/cities", greek))
+    # 09:00 UTC in January: Tirana and Zagreb 10:00, Athens 11:00.
+    assert shown == (
+        "<b>4 member cities</b>, local time now:\n\n"
+        "<b>Albania</b>\n• Durrës — 10:00\n• Tirana ★ — 10:00\n\n"
+        "<b>Croatia</b>\n• Zagreb — 10:00\n\n"
+        "<b>Greece</b>\n• Athens ★ — 11:00\n\n"
+        "★ founding city (Istanbul, 2021)"
+    )
+    # Countries in the order of their names in Greek: Greece comes before Croatia.
+    assert in_greek.index("<b>Ελλάδα</b>") < in_greek.index("<b>Κροατία</b>")
+
+
+async def test_a_group_the_presidency_proposes_is_created_when_the_secretariat_agrees(
+    harness: BotHarness,
+) -> None:
+    president = User(id=66_000_301, first_name="Ivan", language_code="en")
+    await harness.command("/presidency 2026 Sofia", SECRETARY)
+    await make_delegate(harness, president, "Sofia", "mayor")
+    [proposed] = replies(
+        await harness.command("/newgroup water Water and Energy", president), president.id
+    )
+    assert proposed == (
+        "Working group <b>Water and Energy</b> (water) is proposed. "
+        "It is created when the secretariat confirms."
+    )
+    await harness.command("/language en", SECRETARY)
+    # The other side agrees by proposing the same short name.
+    [created] = replies(
+        await harness.command("/newgroup water Water and Energy", SECRETARY), SECRETARY.id
+    )
+    assert created == "Working group <b>Water and Energy</b> (water) is created."

@@ -774,3 +774,23 @@ async def test_the_secretariat_sees_every_active_groups_sessions(harness: BotHar
     # A delegate sees their city's groups only: İstanbul is in climate, not in economy.
     [own] = replies(await harness.command("/sessions", DENIZ, DENIZ.private))
     assert "Heat" in own and "Trade" not in own
+
+
+async def test_sessions_lists_titles_and_says_which_are_cancelled(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade | Heat <plans>")
+    await _schedule(harness, "/schedule 2026-02-17 10:00 Europe/Belgrade")
+    [first, second] = sorted(await _sessions(harness), key=lambda s: s.starts_at)
+    await harness.command(f"/cancel {second.id}", COORDINATOR, CHAT)
+    [listed] = replies(await harness.command("/sessions", DENIZ, CHAT), CHAT.id)
+    group_html = "<b>Local Climate Action</b> (climate)"
+    assert listed == (
+        "<b>Upcoming sessions</b>\n\n"
+        f"<b>#{first.id}</b> {group_html} — Heat &lt;plans&gt;\n"
+        f"Tuesday, 10 February 2026\n{WINTER_TABLE}\n\n"
+        f"<b>#{second.id}</b> {group_html}\n"
+        "Tuesday, 17 February 2026\n"
+        "10:00–11:30 Belgrade · 11:00–12:30 Athens · 12:00–13:30 İstanbul\n"
+        "This session is cancelled.\n\n"
+        "/next shows the next one with its link and who is coming."
+    )

@@ -41,6 +41,10 @@ MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
         ("Pazartesi-Çarşamba", "tr", {MON, TUE, WED}),
         ("ponedjeljak-petak", "bs", {MON, TUE, WED, THU, FRI}),
         ("Mon-Thu", "tr", {MON, TUE, WED, THU}),  # English works in every language
+        ("Monday-Wednesday", "el", {MON, TUE, WED}),
+        ("thursday,FRIDAY", "tr", {THU, FRI}),
+        ("Saturday-Sunday", "bs", {SAT, SUN}),
+        ("tuesday", "sq", {TUE}),
     ],
 )
 def test_weekdays_as_people_type_them(typed: str, language: str, days: set[int]) -> None:
