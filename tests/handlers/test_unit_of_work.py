@@ -334,3 +334,36 @@ async def test_the_apology_speaks_the_persons_language_on_a_message_and_a_button
     [alert] = [c for c in on_button if c.method == "answerCallbackQuery"]
     assert says in alert.params["text"] and alert.params["show_alert"] is True
     assert not [c for c in on_button if c.method == "sendMessage"]
+
+
+async def test_an_apology_telegram_refuses_is_logged_and_the_bot_goes_on(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    person = User(id=77_000_010, first_name="Ana", language_code="en")
+
+    def always_fail(connection: Any) -> None:
+        raise RuntimeError("disk full")
+
+    update = command("/help", person)
+    harness.telegram.fail("sendMessage", chat_id=person.id, status=403, description="Forbidden")
+    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
+    try:
+        await harness.app.process_update(Update.de_json(update, harness.app.bot))
+    finally:
+        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
+    [warning] = [r for r in caplog.records if r.getMessage().startswith("could not apologise")]
+    assert warning.getMessage() == (
+        f"could not apologise for update {update['update_id']}: Forbidden"
+    )
+    # The next update is answered as usual.
+    assert len(replies(await harness.command("/help", person))) == 1
+    # An alert on a button names the press it answers.
+    pressed = callback("lang:el", person, bot_message(person.private, "lang:el"))
+    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
+    try:
+        start = len(harness.telegram.calls)
+        await harness.app.process_update(Update.de_json(pressed, harness.app.bot))
+    finally:
+        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
+    [alert] = [c for c in harness.telegram.calls[start:] if c.method == "answerCallbackQuery"]
+    assert alert.params["callback_query_id"] == pressed["callback_query"]["id"]
