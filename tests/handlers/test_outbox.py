@@ -126,7 +126,7 @@ async def test_a_long_notice_goes_out_in_parts_and_a_retry_resumes_after_the_las
 
 
 async def test_server_errors_back_off_and_after_eight_attempts_the_message_is_failed(
-    db: Database, clock: Clock
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """5 s, doubling, up to 10 minutes; the eighth failure gives up and says why."""
     async with running_bot(db, clock, seed=False) as harness:
@@ -159,6 +159,9 @@ async def test_server_errors_back_off_and_after_eight_attempts_the_message_is_fa
         late = OutboxWorker(harness.app.bot, db, clock=lambda: now + timedelta(days=1))
         assert await late.deliver_due() == 0
         assert len(harness.telegram.sent(CHATS[0])) == tries == 8
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("outbox message")]
+    assert ["will be retried" in line for line in said] == [True] * 7 + [False]
+    assert "failed for good" in said[-1] and "Internal Server Error" in said[-1]
 
 
 async def test_a_delivery_round_that_fails_in_the_background_is_logged_and_let_go(
