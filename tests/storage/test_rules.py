@@ -173,3 +173,67 @@ def test_the_deadline_skips_times_already_past_or_unknown() -> None:
         == 2
     )
     assert answers.count(1, "yes") == 2 and answers.count(2, "no") == 0
+
+
+@pytest.mark.parametrize(
+    ("today", "quarter"),
+    [
+        (date(2026, 1, 15), (date(2026, 4, 1), date(2026, 6, 30), "2026Q2")),
+        (date(2026, 3, 31), (date(2026, 4, 1), date(2026, 6, 30), "2026Q2")),
+        (date(2026, 4, 1), (date(2026, 7, 1), date(2026, 9, 30), "2026Q3")),
+        (date(2026, 8, 31), (date(2026, 10, 1), date(2026, 12, 31), "2026Q4")),
+        (date(2026, 11, 28), (date(2027, 1, 1), date(2027, 3, 31), "2027Q1")),
+        (date(2027, 9, 30), (date(2027, 10, 1), date(2027, 12, 31), "2027Q4")),
+    ],
+)
+def test_the_next_quarter_and_its_last_day(today: date, quarter: tuple[date, date, str]) -> None:
+    assert plans.next_quarter(today) == quarter
+
+
+async def test_a_city_is_busy_with_any_of_its_groups_sessions_only(seeded: Database) -> None:
+    """Sofia is in climate and economy; Varna only in economy; Tirana in neither. An
+    economy session keeps Sofia and Varna busy, and nobody else."""
+    from storage.models import GroupMembership, WorkingSession
+
+    start = datetime(2026, 2, 10, 8, 0, tzinfo=UTC)
+    async with seeded.transaction() as session:
+        climate = await groups.get_group(session, "climate")
+        economy = await groups.get_group(session, "economy")
+        sofia, varna, tirana = [
+            await roster.find_city(session, name) for name in ("Sofia", "Varna", "Tirana")
+        ]
+        for group, city in (
+            (climate, sofia),
+            (economy, sofia),
+            (economy, varna),
+            (climate, tirana),
+        ):
+            session.add(GroupMembership(group_id=group.id or 0, city_id=city.id or 0))
+        session.add(
+            WorkingSession(
+                group_id=economy.id or 0,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                join_url="https://meet.example.org/x",
+                created_by=1,
+            )
+        )
+        session.add(  # a cancelled session keeps nobody busy
+            WorkingSession(
+                group_id=climate.id or 0,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                join_url="https://meet.example.org/y",
+                status="cancelled",
+            )
+        )
+        await session.flush()
+        ids = [sofia.id or 0, varna.id or 0, tirana.id or 0]
+        busy = await plans.busy_for(session, ids, start=start - timedelta(days=1), end=start)
+        assert busy == []  # it starts as the window ends: not inside it
+        busy = await plans.busy_for(
+            session, ids, start=start - timedelta(days=1), end=start + timedelta(days=1)
+        )
+    assert [(b.city_ids, b.start, b.end) for b in busy] == [
+        (frozenset({sofia.id, varna.id}), start, start + timedelta(hours=1))
+    ]
