@@ -794,3 +794,14 @@ async def test_sessions_lists_titles_and_says_which_are_cancelled(harness: BotHa
         "This session is cancelled.\n\n"
         "/next shows the next one with its link and who is coming."
     )
+
+
+async def test_a_move_typed_in_the_groups_chat_is_told_there_once(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    await _schedule(harness, "/schedule 2026-02-10 10:00 Europe/Belgrade")
+    [meeting] = await _sessions(harness)
+    moved = await harness.command(f"/move {meeting.id} 2026-02-12 10:00", COORDINATOR, CHAT)
+    told = [c.text for c in moved if c.chat_id == CHAT.id]
+    assert len(told) == 1 and "is moved" in told[0]
+    cancelled = await harness.command(f"/cancel {meeting.id}", COORDINATOR, CHAT)
+    assert len([c for c in cancelled if c.chat_id == CHAT.id]) == 1

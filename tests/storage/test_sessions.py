@@ -375,3 +375,28 @@ async def test_every_stored_instant_round_trips_through_every_member_zone(
         back = to_utc(local.date(), local.time(), zone=zone)
         # The second pass through a repeated hour reads back as the first (the stated rule).
         assert back == instant if local.fold == 0 else back == instant - timedelta(hours=1)
+
+
+async def test_a_group_without_a_chat_does_not_keep_others_from_their_reminders(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        economy = await groups.get_group(session, "economy")  # no chat linked
+        climate = await _climate(session)
+        for group in (economy, climate):  # economy's session first, in the table too
+            await sessions.schedule(
+                session,
+                actor=SECRETARIAT,
+                group=group,
+                starts_at=NOW + timedelta(hours=30),
+                length=timedelta(hours=1),
+                title="",
+                meeting_url_template=URL,
+                now=NOW,
+            )
+    async with db.transaction() as session:
+        written = await sessions.enqueue_due_reminders(session, now=NOW + timedelta(hours=7))
+        owed = await _reminders(session)
+    assert written == 1 and [m.chat_id for m in owed] == [CHAT_ID]
+    assert owed[0].params["before_minutes"] == 24 * 60
+    assert owed[0].params["starts_in_minutes"] == 23 * 60
