@@ -146,3 +146,35 @@ async def test_bad_requests_say_why_and_store_nothing(seeded: Database) -> None:
         assert again.value.params == {"city": "Sofia"}
         assert len((await session.exec(select(SessionRequest))).all()) == 1
         assert (await session.exec(select(Poll))).all() == []
+
+
+async def test_quarterly_planning_opens_once_for_each_group_that_is_due(seeded: Database) -> None:
+    """Climate has no chat and economy no member city: neither keeps smart-cities, due
+    too, from opening its planning, once, told to its chat."""
+    from storage.models import Chat, OutboxMessage
+
+    today = date(2026, 3, 10)  # Q2 starts on 1 April; four weeks before is 4 March
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    async with seeded.transaction() as session:
+        await _group(session, "climate", ("Sofia", "Athens"))
+        economy = await groups.get_group(session, "economy")
+        smart = await _group(session, "smart-cities", ("Sofia", "Athens", "İstanbul"))
+        for chat_id, group in ((-1001, economy), (-1002, smart)):
+            session.add(Chat(chat_id=chat_id, type="supergroup", title="c", group_id=group.id))
+        await session.flush()
+        # The day before the cadence allows, nothing opens.
+        early = await plans.open_due_quarters(
+            session, now=now - timedelta(days=7), today=date(2026, 3, 3), reference_zone=ZONE
+        )
+        assert early == []
+        opened = await plans.open_due_quarters(session, now=now, today=today, reference_zone=ZONE)
+        assert [(p.group_id, p.purpose) for p in opened] == [(smart.id, "2026Q2")]
+        told = (
+            await session.exec(select(OutboxMessage).where(OutboxMessage.kind == plans.OPENED))
+        ).all()
+        assert [(m.chat_id, m.dedupe_key) for m in told] == [
+            (-1002, f"{plans.OPENED}:{opened[0].id}:-1002")
+        ]
+        # Once: the next sweep finds the quarter handled.
+        again = await plans.open_due_quarters(session, now=now, today=today, reference_zone=ZONE)
+        assert again == []
