@@ -116,6 +116,10 @@ async def test_applications_decided_are_stored_told_and_on_record(harness: BotHa
         (OHRID.id, "application.admitted", f"application-decided:{rows[0].id}"),
         (BITOLA.id, "application.declined", f"application-decided:{rows[1].id}"),
     ]
+    # The admitted city is on record as added by the secretary who admitted it.
+    assert [t for t in await _trail(harness) if t[0] == "city.add" and t[2] == "Ohrid"] == [
+        ("city.add", SECRETARY.id, "Ohrid", {"country": "MK"})
+    ]
     assert [t for t in await _trail(harness) if t[0].startswith("application.")] == [
         ("application.create", OHRID.id, "Ohrid", {}),
         ("application.create", BITOLA.id, "Bitola", {}),

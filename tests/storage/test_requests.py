@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors, groups, plans, roster
+from storage import audit, errors, groups, plans, polls, roster
 from storage.db import Database
 from storage.models import (
     Delegate,
@@ -175,6 +175,14 @@ async def test_quarterly_planning_opens_once_for_each_group_that_is_due(seeded: 
         assert [(m.chat_id, m.dedupe_key) for m in told] == [
             (-1002, f"{plans.OPENED}:{opened[0].id}:-1002")
         ]
+        [opened_on_record] = await audit.entries(session, action="plan.open")
+        options = await polls.options(session, opened[0].id or 0)
+        assert (opened_on_record.actor_id, opened_on_record.subject) == (None, "smart-cities")
+        assert opened_on_record.details == {
+            "poll": opened[0].id,
+            "options": [o.starts_at.isoformat() for o in options if o.starts_at is not None],
+        }
+        assert len(options) >= 1
         # Once: the next sweep finds the quarter handled.
         again = await plans.open_due_quarters(session, now=now, today=today, reference_zone=ZONE)
         assert again == []
