@@ -224,37 +224,25 @@ class TelegramEmulator:
         self.calls.append(Call(method, params))
         failure = self._failure_for(method, params)
         if failure is not None:
-            body: dict[str, Any] = {
-                "ok": False,
-                "error_code": failure.status,
-                "description": failure.description,
-            }
-            if failure.parameters:
-                body["parameters"] = failure.parameters
-            return failure.status, body
-        refused = (
-            self._refuse_unreachable(method, params)
-            or self._refuse_bad_text(method, params)
-            or self._refuse_bad_markup(method, params)
-        )
-        if refused is not None:
-            return refused
+            return failure.status, _error(failure.status, failure.description, failure.parameters)
+        if self._not_started(method, params):
+            return 403, _error(403, NOT_STARTED)
         answer: Callable[[dict[str, Any]], Any] | None = getattr(self, f"api_{method}", None)
-        if answer is None:
-            return 404, {
-                "ok": False,
-                "error_code": 404,
-                "description": f"Not Found: the emulator has no {method}",
-            }
         try:
+            problem = (
+                self._edit_problem(method, params)
+                or self._text_problem(method, params)
+                or self._markup_problem(params)
+            )
+            if problem is not None:
+                raise _Refused(400, problem)
+            if answer is None:
+                return 404, _error(404, f"Not Found: the emulator has no {method}")
             return 200, {"ok": True, "result": answer(params)}
         except _Refused as refusal:
+            # What the bot sent and Telegram would refuse as malformed, for tests to check.
             self.refused.append((method, refusal.description, str(params.get("text", ""))))
-            return refusal.status, {
-                "ok": False,
-                "error_code": refusal.status,
-                "description": refusal.description,
-            }
+            return refusal.status, _error(refusal.status, refusal.description)
 
     def _chat(self, chat_id: Any) -> dict[str, Any]:
         chat_id = int(chat_id)
@@ -413,67 +401,52 @@ class TelegramEmulator:
             }
         return self._show(message)
 
-    def _refuse_unreachable(
-        self, method: str, params: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]] | None:
-        """In strict mode: Telegram lets a bot write first to nobody, and edit only what
-        exists and would change."""
-        if not self.strict or "chat_id" not in params:
-            return None
-        chat_id = int(params["chat_id"])
-        problem = None
-        if method.startswith("send") and chat_id > 0 and chat_id not in self.started:
-            return 403, {"ok": False, "error_code": 403, "description": NOT_STARTED}
-        if method == "editMessageText":
-            shown = self.shown(chat_id, int(params["message_id"]))
-            if shown is None:
-                problem = "Bad Request: message to edit not found"
-            elif shown.get("text") == params.get("text") and (
-                shown.get("reply_markup") or {"inline_keyboard": []}
-            ) == (_markup(params) or {"inline_keyboard": []}):
-                problem = NOT_MODIFIED
-        if problem is None:
-            return None
-        self.refused.append((method, problem, str(params.get("text", ""))))
-        return 400, {"ok": False, "error_code": 400, "description": problem}
+    def _not_started(self, method: str, params: dict[str, Any]) -> bool:
+        """In strict mode: Telegram lets a bot write first to nobody."""
+        return (
+            self.strict
+            and method.startswith("send")
+            and "chat_id" in params
+            and int(params["chat_id"]) > 0
+            and int(params["chat_id"]) not in self.started
+        )
 
-    def _refuse_bad_markup(
-        self, method: str, params: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]] | None:
-        markup = _markup(params)
-        if not markup:
+    def _edit_problem(self, method: str, params: dict[str, Any]) -> str | None:
+        """In strict mode: an edit must find its message and change it."""
+        if not self.strict or method != "editMessageText":
             return None
+        shown = self.shown(int(params["chat_id"]), int(params["message_id"]))
+        if shown is None:
+            return "Bad Request: message to edit not found"
+        unchanged = shown.get("text") == params.get("text") and (
+            shown.get("reply_markup") or {"inline_keyboard": []}
+        ) == (_markup(params) or {"inline_keyboard": []})
+        return NOT_MODIFIED if unchanged else None
+
+    def _markup_problem(self, params: dict[str, Any]) -> str | None:
+        markup = _markup(params)
         problem = None
-        for row in markup.get("inline_keyboard", []):
+        for row in (markup or {}).get("inline_keyboard", []):
             for button in row:
                 data = button.get("callback_data")
                 if not str(button.get("text", "")).strip():
                     problem = "Bad Request: text buttons are unallowed in the inline keyboard"
                 elif data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
                     problem = "Bad Request: BUTTON_DATA_INVALID"
-        if problem is None:
-            return None
-        self.refused.append((method, problem, str(params.get("text", ""))))
-        return 400, {"ok": False, "error_code": 400, "description": problem}
+        return problem
 
-    def _refuse_bad_text(
-        self, method: str, params: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]] | None:
-        """Telegram refuses over-long text and HTML it cannot parse; so does the fake."""
+    def _text_problem(self, method: str, params: dict[str, Any]) -> str | None:
+        """Telegram refuses empty or over-long text and HTML it cannot parse; so does this."""
         if method not in ("sendMessage", "editMessageText"):
             return None
         text = str(params.get("text", ""))
-        problem = None
         if not text.strip():
-            problem = "Bad Request: message text is empty"
-        elif len(text) > MAX_TEXT:
-            problem = "Bad Request: message is too long"
-        elif params.get("parse_mode") == "HTML":
-            problem = html_problem(text)
-        if problem is None:
-            return None
-        self.refused.append((method, problem, text))
-        return 400, {"ok": False, "error_code": 400, "description": problem}
+            return "Bad Request: message text is empty"
+        if len(text) > MAX_TEXT:
+            return "Bad Request: message is too long"
+        if params.get("parse_mode") == "HTML":
+            return html_problem(text)
+        return None
 
     def api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         if params.get("text"):
@@ -600,6 +573,16 @@ class _HTMLCheck(HTMLParser):
             self.problem = (
                 self.problem or f"Bad Request: can't parse entities: Unknown entity {name!r}"
             )
+
+
+def _error(
+    status: int, description: str, parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A Bot API error body, as Telegram writes one."""
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return body
 
 
 class _Refused(Exception):
