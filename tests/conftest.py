@@ -104,6 +104,13 @@ async def seed_cities(database: Database) -> None:
         await roster.import_cities(session, rows, today=datetime(2026, 1, 1, tzinfo=UTC).date())
 
 
+@pytest.fixture
+async def seeded(db: Database) -> Database:
+    """The test's database with the network's sample cities."""
+    await seed_cities(db)
+    return db
+
+
 class Clock:
     """The bot's idea of now; tests set it to instants where zones disagree."""
 

@@ -20,7 +20,6 @@ from storage.models import (
     WorkingGroup,
 )
 from storage.roles import Actor
-from tests.conftest import seed_cities
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 TODAY = date(2026, 1, 15)
@@ -62,12 +61,6 @@ async def _ask(
         today=now.date(),
         reference_zone=ZONE,
     )
-
-
-@pytest.fixture
-async def seeded(db: Database) -> Database:
-    await seed_cities(db)
-    return db
 
 
 async def test_a_third_of_the_cities_asking_opens_planning(seeded: Database) -> None:

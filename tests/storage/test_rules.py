@@ -12,15 +12,8 @@ from storage import delegates, errors, groups, plans, polls, presidency, roster
 from storage.db import Database
 from storage.models import Delegate, DelegateRole, DelegateStatus, User
 from storage.roles import Actor
-from tests.conftest import seed_cities
 
 SECRETARIAT = Actor(user_id=1, is_secretariat=True)
-
-
-@pytest.fixture
-async def seeded(db: Database) -> Database:
-    await seed_cities(db)
-    return db
 
 
 async def test_a_term_is_current_from_its_first_day_to_its_last(seeded: Database) -> None:
