@@ -22,6 +22,7 @@ from storage.models import (
     GroupMembership,
     OutboxMessage,
     WorkingGroup,
+    WorkingSession,
 )
 from storage.roles import Actor
 from tests.conftest import seed_cities
@@ -39,6 +40,27 @@ async def _climate(session: AsyncSession) -> WorkingGroup:
     return group
 
 
+async def _fix(
+    session: AsyncSession,
+    group: WorkingGroup,
+    starts_at: datetime,
+    *,
+    length: timedelta = timedelta(hours=1),
+    title: str = "",
+) -> WorkingSession:
+    """A session fixed by the secretariat at ``NOW``."""
+    return await sessions.schedule(
+        session,
+        actor=SECRETARIAT,
+        group=group,
+        starts_at=starts_at,
+        length=length,
+        title=title,
+        meeting_url_template=URL,
+        now=NOW,
+    )
+
+
 async def _reminders(session: AsyncSession) -> list[OutboxMessage]:
     rows = await session.exec(
         select(OutboxMessage)
@@ -54,15 +76,8 @@ async def test_a_session_across_the_switch_keeps_its_instant(db: Database) -> No
     async with db.transaction() as session:
         group = await _climate(session)
         starts = to_utc(date(2026, 3, 30), time(10, 0), zone="Europe/Belgrade")
-        meeting = await sessions.schedule(
-            session,
-            actor=SECRETARIAT,
-            group=group,
-            starts_at=starts,
-            length=timedelta(minutes=90),
-            title="Heat action plans",
-            meeting_url_template=URL,
-            now=NOW,
+        meeting = await _fix(
+            session, group, starts, length=timedelta(minutes=90), title="Heat action plans"
         )
     async with db.transaction() as session:
         stored, _group = await sessions.get(session, meeting.id or 0)
@@ -88,16 +103,7 @@ async def test_impossible_sessions_are_refused(
     async with db.transaction() as session:
         group = await _climate(session)
         with pytest.raises(error):
-            await sessions.schedule(
-                session,
-                actor=SECRETARIAT,
-                group=group,
-                starts_at=start,
-                length=timedelta(minutes=minutes),
-                title="",
-                meeting_url_template=URL,
-                now=NOW,
-            )
+            await _fix(session, group, start, length=timedelta(minutes=minutes))
 
 
 async def test_only_organisers_fix_move_and_cancel(db: Database) -> None:
@@ -130,16 +136,7 @@ async def test_only_organisers_fix_move_and_cancel(db: Database) -> None:
 async def test_reminders_are_owed_once_and_follow_a_move(db: Database) -> None:
     async with db.transaction() as session:
         group = await _climate(session)
-        meeting = await sessions.schedule(
-            session,
-            actor=SECRETARIAT,
-            group=group,
-            starts_at=NOW + timedelta(days=10),
-            length=timedelta(hours=1),
-            title="Quarterly session",
-            meeting_url_template=URL,
-            now=NOW,
-        )
+        meeting = await _fix(session, group, NOW + timedelta(days=10), title="Quarterly session")
     seven_days_before = meeting.starts_at - timedelta(days=7)
     async with db.transaction() as session:
         assert (
@@ -190,16 +187,7 @@ async def test_a_reminder_missed_while_down_is_sent_late_but_not_after_the_start
 ) -> None:
     async with db.transaction() as session:
         group = await _climate(session)
-        meeting = await sessions.schedule(
-            session,
-            actor=SECRETARIAT,
-            group=group,
-            starts_at=NOW + timedelta(hours=30),
-            length=timedelta(hours=1),
-            title="",
-            meeting_url_template=URL,
-            now=NOW,
-        )
+        meeting = await _fix(session, group, NOW + timedelta(hours=30))
     async with db.transaction() as session:
         # Down from before the one-day mark until 20 minutes before the start: the one-hour
         # reminder is sent late; the one-day reminder, superseded by it, is not sent at all.
@@ -209,16 +197,7 @@ async def test_a_reminder_missed_while_down_is_sent_late_but_not_after_the_start
         assert reminder.params["before_minutes"] == 60 and reminder.failed_at is None
         # A session that has started owes nothing: what it was owed is recorded as dropped.
     async with db.transaction() as session:
-        other = await sessions.schedule(
-            session,
-            actor=SECRETARIAT,
-            group=group,
-            starts_at=NOW + timedelta(hours=2),
-            length=timedelta(hours=1),
-            title="",
-            meeting_url_template=URL,
-            now=NOW,
-        )
+        other = await _fix(session, group, NOW + timedelta(hours=2))
         started = other.starts_at + timedelta(minutes=1)
         assert await sessions.enqueue_due_reminders(session, now=started) == 0
         assert await sessions.enqueue_due_reminders(session, now=started) == 0
@@ -285,16 +264,7 @@ async def test_rsvps_count_the_last_answer_and_only_member_cities(db: Database) 
         zagreb = await roster.find_city(session, "Zagreb")
         session.add(GroupMembership(group_id=group.id or 0, city_id=sofia.id or 0))
         await session.flush()
-        meeting = await sessions.schedule(
-            session,
-            actor=SECRETARIAT,
-            group=group,
-            starts_at=NOW + timedelta(days=2),
-            length=timedelta(hours=1),
-            title="",
-            meeting_url_template=URL,
-            now=NOW,
-        )
+        meeting = await _fix(session, group, NOW + timedelta(days=2))
         ivan = Actor(user_id=21, delegate=_approved(21, sofia), city=sofia)
         iva = Actor(user_id=22, delegate=_approved(22, sofia), city=sofia)
         marija = Actor(user_id=23, delegate=_approved(23, zagreb), city=zagreb)
@@ -384,16 +354,7 @@ async def test_a_group_without_a_chat_does_not_keep_others_from_their_reminders(
         economy = await groups.get_group(session, "economy")  # no chat linked
         climate = await _climate(session)
         for group in (economy, climate):  # economy's session first, in the table too
-            await sessions.schedule(
-                session,
-                actor=SECRETARIAT,
-                group=group,
-                starts_at=NOW + timedelta(hours=30),
-                length=timedelta(hours=1),
-                title="",
-                meeting_url_template=URL,
-                now=NOW,
-            )
+            await _fix(session, group, NOW + timedelta(hours=30))
     async with db.transaction() as session:
         written = await sessions.enqueue_due_reminders(session, now=NOW + timedelta(hours=7))
         owed = await _reminders(session)
