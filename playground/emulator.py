@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import re
 import secrets
@@ -110,7 +109,7 @@ class TelegramEmulator:
     uploads: dict[str, Upload] = field(default_factory=dict)
     callback_answers: dict[str, str] = field(default_factory=dict)  # query id -> toast text
     version: int = 0  # rises on every change a client would see
-    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+    _last_message_id: int = 4999
     _update_arrived: asyncio.Event | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -258,7 +257,7 @@ class TelegramEmulator:
 
     def _message(self, params: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "message_id": message_id or next(self._message_ids),
+            "message_id": message_id or self.next_message_id(),
             "date": int(self.now()),
             "chat": self._chat(params["chat_id"]),
             "from": self.bot_user,
@@ -297,7 +296,8 @@ class TelegramEmulator:
         return None
 
     def next_message_id(self) -> int:
-        return next(self._message_ids)
+        self._last_message_id += 1
+        return self._last_message_id
 
     def receive(self, update: dict[str, Any]) -> None:
         """An update a person caused: their message joins the chat, and a person who writes
@@ -316,7 +316,7 @@ class TelegramEmulator:
     def state(self) -> dict[str, Any]:
         """What a client would still show after a restart, as JSON."""
         return {
-            "next_message_id": next(self._message_ids),
+            "next_message_id": self._last_message_id + 1,
             "chats": list(self.chats.values()),
             "history": {str(k): v for k, v in self.history.items()},
             "started": sorted(self.started),
@@ -332,7 +332,7 @@ class TelegramEmulator:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self._message_ids = itertools.count(int(state["next_message_id"]))
+        self._last_message_id = int(state["next_message_id"]) - 1
         self.chats.update({int(c["id"]): c for c in state["chats"]})
         self.history = {int(k): v for k, v in state["history"].items()}
         self.started = set(state["started"])

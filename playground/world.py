@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import time
@@ -114,7 +113,7 @@ class Playground:
         # moves is sent at once.
         self.application.outbox.clock = self.clock
         self._processing = asyncio.Lock()
-        self._update_ids = itertools.count(1)
+        self._next_update_id = 1
         self.seeded = False
 
     # --- people and chats ---------------------------------------------------------------------
@@ -156,7 +155,7 @@ class Playground:
         """A person sends a message (a command or text) in a chat."""
         chat = self._chat(person, chat_id)
         update = updates.message(text, person.user, chat)
-        update["update_id"] = next(self._update_ids)
+        update["update_id"] = self._new_update_id()
         update["message"]["message_id"] = self.telegram.next_message_id()
         update["message"]["date"] = int(self.clock.timestamp())
         self.telegram.receive(update)
@@ -170,10 +169,14 @@ class Playground:
         if shown is None or data not in _callback_data(shown):
             raise LookupError("no such button on that message")
         update = updates.callback(data, person.user, shown, self._chat(person, chat_id))
-        update["update_id"] = next(self._update_ids)
+        update["update_id"] = self._new_update_id()
         query_id = update["callback_query"]["id"]
         await self._process(update)
         return self.telegram.callback_answers.get(query_id)
+
+    def _new_update_id(self) -> int:
+        self._next_update_id += 1
+        return self._next_update_id - 1
 
     async def _process(self, update: dict[str, Any]) -> None:
         async with self._processing:
@@ -193,14 +196,12 @@ class Playground:
     # --- start, stop, keep ----------------------------------------------------------------------
 
     def save(self) -> None:
-        next_update_id = next(self._update_ids)
-        self._update_ids = itertools.count(next_update_id)
         state = {
             "seeded": self.seeded,
             "emulator": self.telegram.state(),
             "people": [p.__dict__ for p in self.people.values() if p.id >= FIRST_NEW_PERSON],
             "clock_offset_seconds": self.clock.offset.total_seconds(),
-            "next_update_id": next_update_id,
+            "next_update_id": self._next_update_id,
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
@@ -217,7 +218,7 @@ class Playground:
         for data in state["people"]:
             self.people[data["id"]] = Person(**data)
         self.clock.offset = timedelta(seconds=state["clock_offset_seconds"])
-        self._update_ids = itertools.count(state["next_update_id"])
+        self._next_update_id = int(state["next_update_id"])
         self.seeded = True
         return True
 
@@ -225,8 +226,7 @@ class Playground:
         """Update ids go on from the last one the bot saw: it ignores ones it has seen."""
         async with self.db.transaction() as session:
             seen = (await session.exec(select(func.max(col(ProcessedUpdate.update_id))))).one()
-        current = next(self._update_ids)
-        self._update_ids = itertools.count(max(current, (seen or 0) + 1))
+        self._next_update_id = max(self._next_update_id, (seen or 0) + 1)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Playground]:
