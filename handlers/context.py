@@ -383,18 +383,18 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
                         message_thread_id=_thread_of(update),
                     )
-                except RetryAfter as exc:
-                    delay = retry_after_seconds(exc)
-                    await _defer(db, chat.id, chunk, markup if last else None, delay)
-                    wake()
-                    raise _Deferred() from exc
                 except BadRequest:
                     raise  # Telegram refused this message: sending it again changes nothing
-                except NetworkError as exc:
-                    # A 5xx or a timeout: the outbox tries again with backoff. After a timeout
-                    # the message may have arrived; at least once, as everywhere.
-                    log.warning("reply to chat %s deferred to the outbox: %s", chat.id, _brief(exc))
-                    await _defer(db, chat.id, chunk, markup if last else None, RETRY_REPLY_SECONDS)
+                except (RetryAfter, NetworkError) as exc:
+                    # Flood control, a 5xx or a timeout: the outbox waits (for that chat only,
+                    # or with its backoff) and tries again. After a timeout the message may
+                    # have arrived; at least once, as everywhere.
+                    if isinstance(exc, RetryAfter):
+                        wait = timedelta(seconds=retry_after_seconds(exc))
+                    else:
+                        log.warning("reply to chat %s deferred: %s", chat.id, _brief(exc))
+                        wait = outbox.backoff(1)
+                    await _defer(db, chat.id, chunk, markup if last else None, wait)
                     wake()
                     raise _Deferred() from exc
 
@@ -447,12 +447,8 @@ def retry_after_seconds(exc: RetryAfter) -> float:
     return retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
 
 
-# A reply that met a 5xx or a timeout is tried again from the outbox after this long.
-RETRY_REPLY_SECONDS = 5.0
-
-
 async def _defer(
-    db: Database, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, seconds: float
+    db: Database, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, wait: timedelta
 ) -> None:
     """A reply Telegram could not take now waits in the outbox, which knows how to wait."""
     async with db.transaction() as session:
@@ -461,7 +457,7 @@ async def _defer(
             chat_id=chat_id,
             kind=outbox.TEXT,
             params={"text": text, "markup": markup.to_dict() if markup else None},
-            not_before=utcnow() + timedelta(seconds=seconds),
+            not_before=utcnow() + wait,
         )
 
 

@@ -27,6 +27,8 @@ from storage.types import utcnow
 # Transient failures (timeouts, 5xx) are retried with backoff this many times;
 # flood control (429) never counts as an attempt.
 MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(seconds=5)
+LONGEST_RETRY = timedelta(minutes=10)
 LEASE = timedelta(minutes=2)
 # Set on the session when a unit of work wrote to the outbox, so that the worker is woken.
 WROTE = "b40.outbox_written"
@@ -157,6 +159,12 @@ async def mark_failed(session: AsyncSession, message_id: int, *, now: datetime, 
     await _set(session, message_id, failed_at=now, leased_until=None, error=error[:300])
 
 
+def backoff(attempt: int) -> timedelta:
+    """The wait after the ``attempt``-th transient failure: 5 s, doubling, up to 10 min."""
+    wait: timedelta = FIRST_RETRY * 2 ** (attempt - 1)
+    return min(wait, LONGEST_RETRY)
+
+
 async def retry_later(
     session: AsyncSession, message: OutboxMessage, *, now: datetime, error: str
 ) -> bool:
@@ -172,7 +180,7 @@ async def retry_later(
             error=error[:300],
         )
         return False
-    delay = timedelta(seconds=min(5 * 2 ** (attempts - 1), 600))
+    delay = backoff(attempts)
     await _set(
         session,
         message.id or 0,
