@@ -46,14 +46,7 @@ class Call:
 
     def buttons(self) -> list[tuple[str, str]]:
         """(label, callback_data) of every inline button in this call's keyboard."""
-        markup = self.params.get("reply_markup") or {}
-        if isinstance(markup, str):
-            markup = json.loads(markup)
-        return [
-            (button["text"], button.get("callback_data", ""))
-            for row in markup.get("inline_keyboard", [])
-            for button in row
-        ]
+        return buttons(self.params)
 
 
 @dataclass
@@ -589,6 +582,16 @@ class _Refused(Exception):
     def __init__(self, status: int, description: str) -> None:
         super().__init__(description)
         self.status, self.description = status, description
+
+
+def buttons(holder: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, callback_data) of every inline button of a call's params or of a message
+    (both carry ``reply_markup``); a button without callback data has ``""``."""
+    return [
+        (button["text"], button.get("callback_data", ""))
+        for row in (_markup(holder) or {}).get("inline_keyboard", [])
+        for button in row
+    ]
 
 
 def _markup(params: dict[str, Any]) -> dict[str, Any] | None:

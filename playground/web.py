@@ -11,7 +11,7 @@ import asyncio
 import html
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from locales import SUPPORTED_LANGUAGES, language_name
+from locales import SUPPORTED_LANGUAGES, language_name, normalize_language
 from playground.emulator import BOT_USERNAME, MAX_TEXT
 from playground.world import Person, Playground
 
@@ -440,8 +440,6 @@ def _hidden(person: Person, chat_id: int) -> str:
 
 
 def _clock_time(message: dict[str, Any]) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(int(message.get("date", 0)), UTC).strftime("%d %b %H:%M UTC")
 
 
@@ -453,8 +451,6 @@ def _duration(offset: timedelta) -> str:
 
 
 def _language_label(code: str) -> str:
-    from locales import normalize_language
-
     supported = normalize_language(code)
     if supported is None or supported not in SUPPORTED_LANGUAGES:
         return "Deutsch, which the bot does not speak" if code == "de" else code

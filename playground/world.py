@@ -27,7 +27,7 @@ from telegram import Update
 from bot.application import B40Application, build_application, sweep_sessions
 from bot.settings import Settings
 from playground import updates
-from playground.emulator import BOT_TOKEN, EmulatorRequest, TelegramEmulator
+from playground.emulator import BOT_TOKEN, EmulatorRequest, TelegramEmulator, buttons
 from playground.updates import Chat, User
 from storage import roster
 from storage.db import Database
@@ -294,13 +294,7 @@ class Playground:
 
 
 def _callback_data(message: dict[str, Any]) -> list[str]:
-    markup = message.get("reply_markup") or {}
-    return [
-        str(button["callback_data"])
-        for row in markup.get("inline_keyboard", [])
-        for button in row
-        if "callback_data" in button
-    ]
+    return [data for _label, data in buttons(message) if data]
 
 
 def playground_settings(database_file: Path, like: Settings | None = None) -> Settings:
