@@ -4,9 +4,10 @@ goes deaf (finding 1 and 2 of the hardening issue)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from telegram import Update
 
+from playground.emulator import Call
 from playground.updates import User, bot_message, callback, command, group
 from storage import groups
 from storage.db import Database
@@ -86,6 +88,28 @@ async def test_a_write_lock_held_too_long_gets_an_apology_and_the_bot_goes_on(
         assert await _members(harness) == 1
 
 
+@contextlib.contextmanager
+def commits_fail(harness: BotHarness) -> Iterator[None]:
+    """Every commit fails, as on a full disk, until the block ends."""
+
+    def always_fail(connection: Any) -> None:
+        raise RuntimeError("disk full")
+
+    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
+    try:
+        yield
+    finally:
+        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
+
+
+async def process(harness: BotHarness, update: dict[str, Any]) -> list[Call]:
+    """Process one update without delivering the outbox (that would commit too); returns
+    the Bot API calls it caused."""
+    start = len(harness.telegram.calls)
+    await harness.app.process_update(Update.de_json(update, harness.app.bot))
+    return harness.telegram.calls[start:]
+
+
 async def test_a_commit_that_fails_once_is_retried_and_done_once(harness: BotHarness) -> None:
     await _ready(harness)
     failures = [
@@ -112,19 +136,8 @@ async def test_a_commit_that_keeps_failing_changes_nothing(
 ) -> None:
     await _ready(harness)
     before = await snapshot(harness.db)
-
-    def always_fail(connection: Any) -> None:
-        raise RuntimeError("disk full")
-
-    start = len(harness.telegram.calls)
-    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
-    try:
-        await harness.app.process_update(
-            Update.de_json(command("/join", IVANA, CHAT), harness.app.bot)
-        )
-    finally:
-        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
-    texts = replies(harness.telegram.calls[start:])
+    with commits_fail(harness):
+        texts = replies(await process(harness, command("/join", IVANA, CHAT)))
     assert len(texts) == 1 and "something went wrong" in texts[0].lower()
     assert "disk full" not in texts[0] and "disk full" in caplog.text
     assert await snapshot(harness.db) == before
@@ -311,23 +324,11 @@ async def test_the_apology_speaks_the_persons_language_on_a_message_and_a_button
     """Without the database, the apology goes by the Telegram app's language (else the
     default): as a message for a command, as an alert on the button for a press."""
     person = User(id=77_000_009, first_name="Eleni", language_code=language_code)
-
-    def always_fail(connection: Any) -> None:
-        raise RuntimeError("disk full")
-
-    async def process(update: dict[str, Any]) -> list[Any]:
-        start = len(harness.telegram.calls)
-        await harness.app.process_update(Update.de_json(update, harness.app.bot))
-        return harness.telegram.calls[start:]
-
-    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
-    try:
-        on_command = await process(command("/help", person))
+    with commits_fail(harness):
+        on_command = await process(harness, command("/help", person))
         on_button = await process(
-            callback("lang:el", person, bot_message(person.private, "lang:el"))
+            harness, callback("lang:el", person, bot_message(person.private, "lang:el"))
         )
-    finally:
-        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
     [apology] = [c for c in on_command if c.method == "sendMessage"]
     assert apology.chat_id == person.id and says in apology.text
     assert apology.params.get("parse_mode") == "HTML"
@@ -340,17 +341,10 @@ async def test_an_apology_telegram_refuses_is_logged_and_the_bot_goes_on(
     harness: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     person = User(id=77_000_010, first_name="Ana", language_code="en")
-
-    def always_fail(connection: Any) -> None:
-        raise RuntimeError("disk full")
-
     update = command("/help", person)
     harness.telegram.fail("sendMessage", chat_id=person.id, status=403, description="Forbidden")
-    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
-    try:
-        await harness.app.process_update(Update.de_json(update, harness.app.bot))
-    finally:
-        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
+    with commits_fail(harness):
+        await process(harness, update)
     [warning] = [r for r in caplog.records if r.getMessage().startswith("could not apologise")]
     assert warning.getMessage() == (
         f"could not apologise for update {update['update_id']}: Forbidden"
@@ -359,11 +353,7 @@ async def test_an_apology_telegram_refuses_is_logged_and_the_bot_goes_on(
     assert len(replies(await harness.command("/help", person))) == 1
     # An alert on a button names the press it answers.
     pressed = callback("lang:el", person, bot_message(person.private, "lang:el"))
-    event.listen(harness.db.engine.sync_engine, "commit", always_fail)
-    try:
-        start = len(harness.telegram.calls)
-        await harness.app.process_update(Update.de_json(pressed, harness.app.bot))
-    finally:
-        event.remove(harness.db.engine.sync_engine, "commit", always_fail)
-    [alert] = [c for c in harness.telegram.calls[start:] if c.method == "answerCallbackQuery"]
+    with commits_fail(harness):
+        calls = await process(harness, pressed)
+    [alert] = [c for c in calls if c.method == "answerCallbackQuery"]
     assert alert.params["callback_query_id"] == pressed["callback_query"]["id"]
