@@ -25,12 +25,14 @@ from handlers import (
     chats,
     cities,
     delegates,
+    elections,
     errors,
     groups,
     language,
     membership,
     menu,
     plans,
+    polls,
     presidency,
     registration,
     secretariat,
@@ -42,15 +44,20 @@ from handlers.outbox import OutboxWorker
 from locales import SUPPORTED_LANGUAGES, _, use_language
 from scheduler.clock import Clock, utcnow
 from storage import plans as plans_store
+from storage import polls as polls_store
 from storage import sessions as sessions_store
 from storage import updates
 from storage.db import Database
+from storage.errors import DomainError
+from storage.models import PollKind
 
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_SECONDS = 10
 # Reminders are due to the minute; the sweep only reads what the database says is owed.
 SESSIONS_INTERVAL_SECONDS = 60
+# Polls close at their deadline within this; a tally left stale by a restart is redrawn.
+POLLS_INTERVAL_SECONDS = 30
 
 
 class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
@@ -58,6 +65,7 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
 
     deps: Deps
     outbox: OutboxWorker
+    tallies: polls.TallyDrawer
     progress: Progress
 
     async def process_update(self, update: object) -> None:
@@ -85,6 +93,7 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
 
     async def stop(self) -> None:
         self.outbox.stop()
+        await self.tallies.settle()
         await super().stop()
 
 
@@ -119,6 +128,10 @@ COMMANDS = [
     ("hours", cities.hours),
     ("request_session", plans.request_session),
     ("cadence", plans.cadence),
+    ("poll", polls.poll_command),
+    ("closepoll", polls.closepoll),
+    ("election", elections.election_command),
+    ("candidacy", elections.candidacy),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -134,6 +147,8 @@ BUTTONS = [
     (r"^rsvp:", sessions.rsvp_button),
     (r"^ses:cancel:", sessions.cancel_button),
     (r"^pl:", plans.poll_button),
+    (r"^po:", polls.vote_button),
+    (r"^pd:", polls.draft_button),
 ]
 
 
@@ -179,6 +194,9 @@ def build_application(
     application.outbox = OutboxWorker(
         application.bot, db, default_language=settings.default_language
     )
+    application.tallies = polls.TallyDrawer(
+        application.bot, db, default_language=settings.default_language
+    )
     application.progress = Progress()
     application.deps = Deps(
         db=db,
@@ -188,6 +206,7 @@ def build_application(
         meeting_url=settings.meeting_url,
         clock=clock or utcnow,
         outbox_written=application.outbox.kick,
+        tally_changed=application.tallies.request,
     )
 
     # Group -1: the bot follows its chats before anything else looks at an update.
@@ -222,6 +241,7 @@ def build_application(
         for job, name, interval, first in (
             (_deliver_outbox, "outbox", OUTBOX_INTERVAL_SECONDS, 1),
             (_sweep_sessions, "sessions", SESSIONS_INTERVAL_SECONDS, 2),
+            (_sweep_polls, "polls", POLLS_INTERVAL_SECONDS, 3),
             (_forget_updates, "forget-updates", 3600, 60),
         ):
             application.job_queue.run_repeating(
@@ -272,6 +292,40 @@ async def sweep_sessions(application: B40Application) -> int:
     if written or decided or opened:
         deps.outbox_written()
     return written
+
+
+async def _sweep_polls(context: BotContext) -> None:
+    application = context.application
+    if isinstance(application, B40Application):
+        await sweep_polls(application)
+
+
+async def sweep_polls(application: B40Application) -> int:
+    """Close the choice polls whose deadline has passed (each posts its result once) and
+    redraw every tally message that shows less than the database holds; returns how
+    many polls were closed. Safe to run any number of times, in any process."""
+    deps = application.deps
+    now = deps.clock()
+    closed = 0
+    async with deps.db.transaction() as session:
+        due = [
+            poll.id or 0
+            for poll in await polls_store.due(session, now=now, kind=PollKind.CHOICE.value)
+        ]
+    for poll_id in due:
+        try:
+            async with deps.db.transaction() as session:
+                await polls_store.close_choice(session, actor=None, poll_id=poll_id, now=now)
+            closed += 1
+        except DomainError as exc:  # closed meanwhile by someone else
+            log.info("poll %s was not closed by the sweep: %r", poll_id, exc)
+    async with deps.db.transaction() as session:
+        stale = await polls_store.stale_tallies(session, now=now)
+    for poll_id in stale:
+        application.tallies.request(poll_id)
+    if closed:
+        deps.outbox_written()
+    return closed
 
 
 async def _forget_updates(context: BotContext) -> None:

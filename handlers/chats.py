@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
+from handlers import polls
 from handlers.context import BotContext, esc
 from locales import _
 from storage import chats, users
@@ -54,4 +55,6 @@ async def unknown_command(update: Update, ctx: BotContext) -> None:
 
 
 async def plain_text(update: Update, ctx: BotContext) -> None:
+    if await polls.draft_message(update, ctx):
+        return  # the question and options of a poll being set up
     ctx.reply(update, _("I work with commands. /help lists what I can do."))

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackContext, ExtBot
@@ -61,6 +61,8 @@ class Deps:
     clock: Clock = utcnow
     # Called after a commit that wrote to the outbox; the assembly wires the worker here.
     outbox_written: Callable[[], None] = lambda: None
+    # Called after a commit that changed a poll's tally; the assembly wires the drawer here.
+    tally_changed: Callable[[int], None] = lambda poll_id: None
 
     def today(self) -> date:
         """The network's date now, in its reference zone."""
@@ -362,10 +364,31 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
     def after_commit(self, action: AfterCommit) -> None:
         self.scope.after_commit.append(action)
 
+    def redraw(self, poll_id: int) -> None:
+        """After the commit, have the poll's tally message show what it now holds."""
+        changed = self.deps.tally_changed
+
+        async def redraw() -> None:
+            changed(poll_id)
+
+        self.after_commit(redraw)
+
     def reply(self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         chat = update.effective_chat
         if chat is None:
             return
+        self.send(chat.id, text, markup, thread=_thread_of(update))
+
+    def send(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        thread: int | None = None,
+        on_sent: Callable[[Message], Awaitable[None]] | None = None,
+    ) -> None:
+        """Say ``text`` in a chat after the commit; ``on_sent`` gets the (last) message."""
         chunks = split_html(text)
         bot = self.bot
         db = self.deps.db
@@ -375,13 +398,13 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
 
             async def send(chunk: str = chunk, last: bool = last) -> None:
                 try:
-                    await bot.send_message(
-                        chat.id,
+                    message = await bot.send_message(
+                        chat_id,
                         chunk,
                         parse_mode=ParseMode.HTML,
                         reply_markup=markup if last else None,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
-                        message_thread_id=_thread_of(update),
+                        message_thread_id=thread,
                     )
                 except BadRequest:
                     raise  # Telegram refused this message: sending it again changes nothing
@@ -392,11 +415,13 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
                     if isinstance(exc, RetryAfter):
                         wait = timedelta(seconds=retry_after_seconds(exc))
                     else:
-                        log.warning("reply to chat %s deferred: %s", chat.id, _brief(exc))
+                        log.warning("reply to chat %s deferred: %s", chat_id, _brief(exc))
                         wait = outbox.backoff(1)
-                    await _defer(db, chat.id, chunk, markup if last else None, wait)
+                    await _defer(db, chat_id, chunk, markup if last else None, wait)
                     wake()
                     raise _Deferred() from exc
+                if last and on_sent is not None:
+                    await on_sent(message)
 
             self.after_commit(send)
 

@@ -139,6 +139,41 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "{city} has already asked for an extra session; planning opens when enough cities "
         "have asked."
     ),
+    errors.InvalidPollQuestion: N_("A poll needs a question of at most {max} characters."),
+    errors.InvalidPollOptions: N_(
+        "A poll needs {min} to {max} options; you gave {count}. Separate them with |, e.g. "
+        "/poll Which theme first? | Heat | Floods."
+    ),
+    errors.PollOptionTooLong: N_(
+        "Option {number} is longer than {max} characters; a button cannot show it. "
+        "Please shorten it."
+    ),
+    errors.DuplicatePollOption: N_("Option {number} repeats an earlier option."),
+    errors.PollNotDraft: N_("Poll #{poll} is already open or was discarded: it cannot change."),
+    errors.PollNotOpenYet: N_("This vote has not started yet."),
+    errors.NoOpenPoll: N_("This working group has no open poll."),
+    errors.SeveralOpenPolls: N_(
+        "This working group has several open polls ({polls}). Say which: /closepoll <number>."
+    ),
+    errors.ElectionInProgress: N_(
+        "The election of the {year} term presidency is already under way: /election shows it."
+    ),
+    errors.NoElection: N_(
+        "No presidency election is under way. The secretariat opens one with /election open."
+    ),
+    errors.CandidaciesClosed: N_(
+        "Voting in the election of {year} has begun: candidacies are closed."
+    ),
+    errors.AlreadyCandidate: N_("{city} already stands for the term presidency of {year}."),
+    errors.NoCandidacies: N_(
+        "No city stands in the election of {year} yet, so there is nothing to vote on."
+    ),
+    errors.VotingNotOpen: N_(
+        "The election of {year} still takes candidacies: open the vote with /election vote."
+    ),
+    errors.ElectionHasNoVotes: N_(
+        "No city has voted in the election of {year} yet, so it cannot be decided. It stays open."
+    ),
     scheduler_errors.InvalidWeekdays: N_(
         "“{text}” are not weekdays I understand. Write them like Mon-Fri, Mon,Wed,Fri or 1-5 "
         "(Monday is 1)."
@@ -188,6 +223,10 @@ ROLE_NEEDED = {
     ),
     "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
     "city_delegate": N_("Only the city's own delegates or the secretariat can do that."),
+    "poll_organiser": N_(
+        "Only whoever opened this poll, this working group's coordinators, the secretariat "
+        "or the term presidency can do that."
+    ),
     "session_organiser": N_(
         "Only this working group's coordinators, the secretariat or the term presidency "
         "can fix, move or cancel its sessions."
@@ -240,6 +279,16 @@ USAGE = {
     "cadence": N_(
         "/cadence <weeks> sets how many weeks before each quarter planning opens by "
         "itself; /cadence off stops it. E.g. /cadence 4."
+    ),
+    "poll": N_(
+        "Give the question and at least two options, separated by |: "
+        "/poll <question> | <option> | <option>, e.g. /poll Which theme first? | Heat | Floods. "
+        "Send /poll alone to set the rules step by step."
+    ),
+    "closepoll": N_("Give the poll's number: /closepoll <number>, e.g. /closepoll 7."),
+    "election": N_(
+        "/election shows the presidency election; the secretariat runs it with "
+        "/election open, /election vote and /election close."
     ),
     "plan": N_(
         "/plan proposes the best times for the next four weeks from a week ahead. "

@@ -21,6 +21,8 @@ HELP_EVERYONE = [
     ("sessions", N_("upcoming sessions of your working groups")),
     ("hours", N_("HH:MM-HH:MM [days] — your city's working hours for planning")),
     ("request_session", N_("[reason] — your city asks for an extra session")),
+    ("election", N_("the presidency election: candidates, the ballot")),
+    ("candidacy", N_("your city stands for the next term presidency")),
     ("language", N_("<code> — the language I speak with you")),
 ]
 HELP_ORGANISERS = [
@@ -29,6 +31,8 @@ HELP_ORGANISERS = [
     ("move", N_("<session> YYYY-MM-DD HH:MM [zone] — move a session")),
     ("cancel", N_("<session> — cancel a session")),
     ("cadence", N_("[weeks|off] — when planning opens by itself before each quarter")),
+    ("poll", N_("<question> | <option> | <option> — a poll, one vote per city; alone: guided")),
+    ("closepoll", N_("[number] — close a poll now and post its result")),
 ]
 HELP_SECRETARIAT = [
     ("approve", N_("<number> — approve a delegate request")),
@@ -38,6 +42,7 @@ HELP_SECRETARIAT = [
     ("newgroup", N_("<short-name> <name> — propose or confirm a new working group")),
     ("presidency", N_("<year> <city> — record a term presidency")),
     ("secretariat", N_("list staff and pending requests; add or remove <user id>")),
+    ("election", N_("open | vote | close — run the presidency election")),
 ]
 
 

@@ -228,3 +228,65 @@ class InvalidRequestReason(DomainError):
 
 class AlreadyRequested(DomainError):
     """``city`` has already asked for an extra session that is not planned yet."""
+
+
+# Choice polls
+class InvalidPollQuestion(DomainError):
+    """The question is empty or longer than ``max`` characters."""
+
+
+class InvalidPollOptions(DomainError):
+    """Fewer than ``min`` or more than ``max`` options (``count`` were given)."""
+
+
+class PollOptionTooLong(DomainError):
+    """Option ``number`` is longer than ``max`` characters."""
+
+
+class DuplicatePollOption(DomainError):
+    """Option ``number`` repeats an earlier one."""
+
+
+class PollNotDraft(DomainError):
+    """Poll ``poll`` is already open or closed: its settings can no longer change."""
+
+
+class PollNotOpenYet(DomainError):
+    """Poll ``poll`` is still being set up (or an election still takes candidacies)."""
+
+
+class NoOpenPoll(DomainError):
+    """This working group has no open poll to close."""
+
+
+class SeveralOpenPolls(DomainError):
+    """``polls``: the numbers of this group's open polls; which one to close?"""
+
+
+# The presidency election
+class ElectionInProgress(DomainError):
+    """The election of the ``year`` term is already under way."""
+
+
+class NoElection(DomainError):
+    pass
+
+
+class CandidaciesClosed(DomainError):
+    """Voting in the election of ``year`` has begun: no more candidacies."""
+
+
+class AlreadyCandidate(DomainError):
+    pass
+
+
+class NoCandidacies(DomainError):
+    """Nobody stands in the election of ``year`` yet."""
+
+
+class VotingNotOpen(DomainError):
+    """The election of ``year`` still takes candidacies; voting has not begun."""
+
+
+class ElectionHasNoVotes(DomainError):
+    """No city has voted in the election of ``year``: it cannot be decided yet."""

@@ -219,9 +219,10 @@ class MembershipApplication(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only: who changed the roster, groups, presidency, and when."""
+    """Append-only: who changed the roster, groups, presidency, agendas and polls, and when."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subject", "subject"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _created()
@@ -313,9 +314,28 @@ class SessionRsvp(SQLModel, table=True):
 
 class PollKind(StrEnum):
     AVAILABILITY = "availability"  # each option answered yes / maybe / no (planning a session)
+    CHOICE = "choice"  # /poll: a question to a working group's cities
+    ELECTION = "election"  # the presidency election: every member city of the network
+
+
+class Quorum(StrEnum):
+    """The share of the cities entitled to vote that must vote for the result to stand."""
+
+    NONE = "none"
+    THIRD = "third"
+    HALF = "half"
+    TWO_THIRDS = "two_thirds"
+
+
+class Threshold(StrEnum):
+    """What the leading option needs of the cities that voted to carry the poll."""
+
+    MAJORITY = "majority"  # more than half
+    TWO_THIRDS = "two_thirds"  # at least two thirds
 
 
 class PollStatus(StrEnum):
+    DRAFT = "draft"  # being set up (/poll's guided form; an election taking candidacies)
     OPEN = "open"
     CLOSED = "closed"  # decided: ``outcome`` names the option, or None when none was chosen
     SUPERSEDED = "superseded"  # a newer poll of the same group and kind replaced it
@@ -341,6 +361,17 @@ class Poll(SQLModel, table=True):
     created_by: int | None = _telegram_id(nullable=True)
     created_at: datetime = _created()
     closed_at: datetime | None = _instant()
+    # How a choice poll or an election counts and shows (the availability poll ignores these).
+    multiple: bool = False  # each city may choose several options
+    hidden: bool = False  # results shown only when the poll closes
+    anonymous: bool = False  # counts only, never which city chose what
+    quorum: str = Field(default=Quorum.NONE.value, max_length=12)
+    threshold: str = Field(default=Threshold.MAJORITY.value, max_length=12)
+    # The message that shows the tally, and what it last showed ("status:last vote's audit id").
+    chat_id: int | None = _telegram_id(nullable=True)
+    message_id: int | None = _telegram_id(nullable=True)
+    drawn: str = Field(default="", max_length=40)
+    language: str | None = Field(default=None, max_length=16)  # the tally's, when drawn by the bot
 
 
 class PollOption(SQLModel, table=True):
