@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 from datetime import date, time
 from typing import Any
 
@@ -16,6 +18,8 @@ from scheduler import errors as scheduler_errors
 from storage import errors
 
 log = logging.getLogger(__name__)
+
+_TAGS = re.compile(r"<[^>]+>")
 
 # One message per domain error; a test checks that none is missing.
 MESSAGES: dict[type[errors.DomainError], str] = {
@@ -223,6 +227,10 @@ ROLE_NEEDED = {
     ),
     "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
     "city_delegate": N_("Only the city's own delegates or the secretariat can do that."),
+    "poll_opener": N_(
+        "Only this working group's coordinators, the secretariat or the term presidency "
+        "can open a poll here."
+    ),
     "poll_organiser": N_(
         "Only whoever opened this poll, this working group's coordinators, the secretariat "
         "or the term presidency can do that."
@@ -395,6 +403,8 @@ def _answer(update: Update, context: BotContext, text: str | None, *, scope_pres
     if not scope_present:
         return
     if update.callback_query is not None:
-        context.answer(update, text, alert=text is not None)
+        # An alert is plain text: what was escaped for HTML is shown as typed.
+        plain = html.unescape(_TAGS.sub("", text)) if text is not None else None
+        context.answer(update, plain, alert=text is not None)
     elif text is not None:
         context.reply(update, text)

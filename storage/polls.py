@@ -340,7 +340,7 @@ def require_poll_organiser(actor: Actor, poll: Poll) -> None:
 
 def _require_group_organiser(actor: Actor, group: WorkingGroup) -> None:
     if not (actor.is_organiser(group.id or 0) or actor.is_presidency):
-        raise errors.NotAllowed(role="poll_organiser")
+        raise errors.NotAllowed(role="poll_opener")
 
 
 async def open_choice(
