@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import sqlmodel
-from sqlalchemy import and_, exists, literal, select
+from sqlalchemy import BigInteger, BindParameter, Date, and_, bindparam, exists, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,10 +57,12 @@ class Actor:
         return self.is_secretariat or group_id in self.coordinates
 
 
-async def resolve_actor(
-    session: AsyncSession, *, user_id: int, bootstrap_secretariat: Collection[int], today: date
-) -> Actor:
-    """Roles in one query (claims, cities, staff, presidency), coordinators in a second."""
+def _roles_query() -> Any:
+    """Every role of one user in one statement, built once: the aliases and subqueries
+    cost more to build than the database takes to answer (``user_id`` and ``today``
+    are bound at each use)."""
+    user_id: BindParameter[int] = bindparam("user_id", type_=BigInteger)
+    today: BindParameter[date] = bindparam("today", type_=Date)
     approved, approved_city = aliased(Delegate), aliased(City)
     pending, pending_city = aliased(Delegate), aliased(City)
     one_row = select(literal(1).label("one")).subquery()
@@ -97,7 +100,18 @@ async def resolve_actor(
         )
         .outerjoin(pending_city, col(pending_city.id) == col(pending.city_id))
     )
-    row = (await session.exec(query)).one()  # type: ignore[call-overload]
+    return query
+
+
+_ROLES = _roles_query()
+
+
+async def resolve_actor(
+    session: AsyncSession, *, user_id: int, bootstrap_secretariat: Collection[int], today: date
+) -> Actor:
+    """Roles in one query (claims, cities, staff, presidency), coordinators in a second."""
+    found = await session.exec(_ROLES, params={"user_id": user_id, "today": today})
+    row = found.one()
     delegate, city, claim, claim_city, staff, presidency_city_id = row
     coordinates: frozenset[int] = frozenset()
     if delegate is not None:
