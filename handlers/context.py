@@ -393,6 +393,8 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         bot = self.bot
         db = self.deps.db
         wake = self.deps.outbox_written
+        origin = self.scope.update.effective_chat
+        elsewhere = origin is None or origin.id != chat_id
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
 
@@ -408,6 +410,13 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
                     )
                 except BadRequest:
                     raise  # Telegram refused this message: sending it again changes nothing
+                except Forbidden as exc:
+                    if not elsewhere:
+                        raise  # the update's own chat: recorded as unreachable by the caller
+                    # A private chat the person never started: nothing to record, and the
+                    # chat the update came from is not the one that refused.
+                    log.info("message to chat %s refused: %s", chat_id, exc)
+                    return
                 except (RetryAfter, NetworkError) as exc:
                     # Flood control, a 5xx or a timeout: the outbox waits (for that chat only,
                     # or with its backoff) and tries again. After a timeout the message may

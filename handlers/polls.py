@@ -259,7 +259,11 @@ async def poll_command(update: Update, ctx: BotContext) -> None:
         )
         ctx.reply(
             update,
-            _("I have written to you privately: set up the poll there, and I will post it here."),
+            _(
+                "I have written to you privately: set up the poll there, and I will post it "
+                "here. Nothing came? Open a private chat with me, press Start, then send /poll "
+                "here again."
+            ),
         )
         ctx.send(
             actor.user_id,

@@ -154,7 +154,8 @@ async def test_the_guided_form_sets_every_rule_in_private(harness: BotHarness) -
     await _climate_group(harness)
     calls = await harness.command("/poll", COORDINATOR, CHAT)
     assert replies(calls, CHAT.id) == [
-        "I have written to you privately: set up the poll there, and I will post it here."
+        "I have written to you privately: set up the poll there, and I will post it here. "
+        "Nothing came? Open a private chat with me, press Start, then send /poll here again."
     ]
     [prompt] = replies(calls, COORDINATOR.id)
     assert prompt.startswith("A new poll for <b>Local Climate Action</b> (climate) (draft #1).")
@@ -216,6 +217,23 @@ async def test_the_guided_form_sets_every_rule_in_private(harness: BotHarness) -
     # Anonymous: counts only, never which city; two of three voted, and half had to.
     assert "<b>3.</b> Drought — <b>2</b>\n" in shown and "Athens" not in shown
     assert "Carried: Drought, chosen by 2 of 2 cities that voted." in shown
+
+
+async def test_the_guided_form_for_someone_who_never_started_the_bot(
+    harness: BotHarness,
+) -> None:
+    """Telegram refuses the private prompt (403): the group is not taken for unreachable."""
+    await _climate_group(harness)
+    harness.telegram.block(COORDINATOR.id)
+    calls = await harness.command("/poll", COORDINATOR, CHAT)
+    assert "Nothing came? Open a private chat with me" in replies(calls, CHAT.id)[0]
+    async with harness.db.transaction() as session:
+        from storage.models import Chat as ChatRow
+
+        stored = await session.get(ChatRow, CHAT.id)
+    assert stored is not None and stored.bot_is_member
+    # The chat still works: the one-line form opens a poll there.
+    assert (await _open(harness, "/poll A? | x | y")).text.startswith("📊 Poll #")
 
 
 async def test_quorum_not_reached_and_nothing_carried_are_said_in_words(
