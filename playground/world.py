@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, func, select
 from telegram import Update
 
-from bot.application import B40Application, build_application, sweep_sessions
+from bot.application import B40Application, build_application, sweep_polls, sweep_sessions
 from bot.settings import Settings
 from playground import updates
 from playground.emulator import BOT_TOKEN, EmulatorRequest, TelegramEmulator, buttons
@@ -190,6 +190,7 @@ class Playground:
         """Move the bot's clock forward and do at once what falls due."""
         self.clock.offset += by
         await sweep_sessions(self.application)
+        await sweep_polls(self.application)
         await self.application.outbox.deliver_due()
         self.save()
 
