@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from handlers.common import Usage, chat_of, command_text, keyboard
 from handlers.context import BotContext, esc_line
 from handlers.notices import Rendered, notice
-from handlers.polls import BUTTON_LABEL, tally, turnout
+from handlers.polls import BUTTON_LABEL, post_tally, tally, turnout
 from locales import _, current_language
 from storage import elections, polls
 from storage.models import PollKind, PollStatus
@@ -152,15 +152,7 @@ async def election_command(update: Update, ctx: BotContext) -> None:
 async def _post_ballot(ctx: BotContext, poll_id: int, chat_id: int) -> None:
     """The ballot whose count the bot keeps up to date (the tally message)."""
     facts = await polls.describe_choice(ctx.session, await polls.get(ctx.session, poll_id))
-    db = ctx.deps.db
-
-    async def remember(message: Message) -> None:
-        async with db.transaction() as session:
-            await polls.attach(
-                session, poll_id=poll_id, chat_id=message.chat.id, message_id=message.message_id
-            )
-
-    ctx.send(chat_id, ballot_text(facts), ballot_keyboard(facts), on_sent=remember)
+    post_tally(ctx, poll_id, chat_id, _ballot(facts))
 
 
 async def candidacy(update: Update, ctx: BotContext) -> None:

@@ -289,8 +289,12 @@ async def poll_command(update: Update, ctx: BotContext) -> None:
 
 
 async def _post(ctx: BotContext, poll_id: int, chat_id: int) -> None:
-    """Post the tally message; once sent, the poll knows the message to redraw."""
     facts = await _facts(ctx, poll_id)
+    post_tally(ctx, poll_id, chat_id, _tally(facts))
+
+
+def post_tally(ctx: BotContext, poll_id: int, chat_id: int, rendered: Rendered) -> None:
+    """Post a poll's tally message; once sent, the poll knows the message to redraw."""
     db = ctx.deps.db
 
     async def remember(message: Message) -> None:
@@ -299,7 +303,8 @@ async def _post(ctx: BotContext, poll_id: int, chat_id: int) -> None:
                 session, poll_id=poll_id, chat_id=message.chat.id, message_id=message.message_id
             )
 
-    ctx.send(chat_id, poll_text(facts), vote_keyboard(facts), on_sent=remember)
+    text, markup = rendered
+    ctx.send(chat_id, text, markup, on_sent=remember)
 
 
 async def draft_message(update: Update, ctx: BotContext) -> bool:
