@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,6 +43,18 @@ RULES = polls.Rules(
 )
 OPENED = "election.opened"  # outbox kind: voting is open (sent to every working group's chat)
 DECIDED = "election.decided"  # outbox kind: the result
+
+
+def _record(session: AsyncSession, actor: Actor, action: str, poll: Poll, **details: Any) -> None:
+    """An election step in the audit log: who, which round, which term."""
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action=action,
+        subject=polls.subject(poll.id),
+        year=year_of(poll),
+        **details,
+    )
 
 
 async def current(session: AsyncSession) -> Poll | None:
@@ -99,12 +112,11 @@ async def open_election(
         now=now,
         language=language,
     )
-    audit.record(
+    _record(
         session,
-        actor_id=actor.user_id,
-        action="election.open",
-        subject=polls.subject(election.id),
-        year=year,
+        actor,
+        "election.open",
+        election,
     )
     return election
 
@@ -135,14 +147,7 @@ async def stand(session: AsyncSession, *, actor: Actor) -> tuple[Poll, City]:
     await polls.add_options(
         session, election, [polls.NewOption(label=city.name, notes={"city_id": city.id})]
     )
-    audit.record(
-        session,
-        actor_id=actor.user_id,
-        action="election.candidacy",
-        subject=polls.subject(election.id),
-        city=city.name,
-        year=year,
-    )
+    _record(session, actor, "election.candidacy", election, city=city.name)
     return election, city
 
 
@@ -169,12 +174,11 @@ async def open_vote(session: AsyncSession, *, actor: Actor, now: datetime) -> Po
     election.closes_at = now + LONGEST
     session.add(election)
     await session.flush()
-    audit.record(
+    _record(
         session,
-        actor_id=actor.user_id,
-        action="election.vote",
-        subject=polls.subject(election.id),
-        year=year,
+        actor,
+        "election.vote",
+        election,
     )
     await _tell_network(session, election, kind=OPENED)
     return election
@@ -226,12 +230,11 @@ async def close(session: AsyncSession, *, actor: Actor, now: datetime) -> Decisi
         session, election, now=now, outcome=leading[0] if winner is not None else None
     ):
         raise errors.PollClosed(poll=election.id)
-    audit.record(
+    _record(
         session,
-        actor_id=actor.user_id,
-        action="election.close",
-        subject=polls.subject(election.id),
-        year=year,
+        actor,
+        "election.close",
+        election,
         counts={by_position[p].label: n for p, n in found.counts.items()},
         voted=found.voted,
         entitled=found.entitled,
@@ -256,12 +259,11 @@ async def close(session: AsyncSession, *, actor: Actor, now: datetime) -> Decisi
             now=now,
             language=election.language,
         )
-        audit.record(
+        _record(
             session,
-            actor_id=actor.user_id,
-            action="election.runoff",
-            subject=polls.subject(runoff.id),
-            year=year,
+            actor,
+            "election.runoff",
+            runoff,
             cities=[by_position[p].label for p in leading],
         )
     await _tell_network(session, election, kind=DECIDED)
