@@ -380,15 +380,20 @@ def _audit_opened(session: AsyncSession, actor: Actor, poll: Poll, group: Workin
         subject=subject(poll.id),
         group=group.slug,
         question=poll.question,
-        rules={
-            "multiple": poll.multiple,
-            "hidden": poll.hidden,
-            "anonymous": poll.anonymous,
-            "quorum": poll.quorum,
-            "threshold": poll.threshold,
-            "closes_at": poll.closes_at.isoformat(),
-        },
+        rules=rules_facts(poll),
     )
+
+
+def rules_facts(poll: Poll) -> dict[str, object]:
+    """How the poll counts and shows, as JSON-able facts (for messages and the audit log)."""
+    return {
+        "multiple": poll.multiple,
+        "hidden": poll.hidden,
+        "anonymous": poll.anonymous,
+        "quorum": poll.quorum,
+        "threshold": poll.threshold,
+        "closes_at": poll.closes_at.isoformat(),
+    }
 
 
 async def start_draft(
@@ -673,12 +678,7 @@ async def describe_choice(session: AsyncSession, poll: Poll) -> dict[str, object
         "status": poll.status,
         "group": group.name if group else None,
         "slug": group.slug if group else None,
-        "multiple": poll.multiple,
-        "hidden": poll.hidden,
-        "anonymous": poll.anonymous,
-        "quorum": poll.quorum,
-        "threshold": poll.threshold,
-        "closes_at": poll.closes_at.isoformat(),
+        **rules_facts(poll),
         "places": [list(place) for place in await _places(session, poll)],
         "options": [
             {
