@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 
-from handlers.common import Usage, chat_of, command_text, keyboard
+from handlers.common import Usage, chat_of, command_text
 from handlers.context import BotContext, esc_line
 from handlers.notices import Rendered, notice
-from handlers.polls import BUTTON_LABEL, post_tally, tally, turnout
+from handlers.polls import post_tally, tally, turnout, vote_keyboard
 from locales import _, current_language
 from storage import elections, polls
 from storage.models import PollKind, PollStatus
@@ -64,26 +64,9 @@ def ballot_text(facts: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def ballot_keyboard(facts: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    if facts["status"] != PollStatus.OPEN.value:
-        return None
-    poll = int(facts["poll"])
-    return keyboard(
-        [
-            [
-                (
-                    f"{int(o['position'])}. {str(o['label'])[:BUTTON_LABEL]}",
-                    f"po:{poll}:{o['position']}",
-                )
-            ]
-            for o in facts["options"]
-        ]
-    )
-
-
 @tally(PollKind.ELECTION)
 def _ballot(facts: dict[str, Any]) -> Rendered:
-    return ballot_text(facts), ballot_keyboard(facts)
+    return ballot_text(facts), vote_keyboard(facts)
 
 
 def candidates_text(facts: dict[str, Any]) -> str:
@@ -146,7 +129,7 @@ async def election_command(update: Update, ctx: BotContext) -> None:
     if running.status == PollStatus.DRAFT.value:
         ctx.reply(update, candidates_text(facts))
     else:
-        ctx.reply(update, ballot_text(facts), ballot_keyboard(facts))
+        ctx.reply(update, ballot_text(facts), vote_keyboard(facts))
 
 
 async def _post_ballot(ctx: BotContext, poll_id: int, chat_id: int) -> None:
@@ -173,7 +156,7 @@ async def candidacy(update: Update, ctx: BotContext) -> None:
 
 @notice(elections.OPENED)
 def _opened(params: dict[str, Any]) -> Rendered:
-    return ballot_text(params), ballot_keyboard(params)
+    return ballot_text(params), vote_keyboard(params)
 
 
 @notice(elections.DECIDED)
