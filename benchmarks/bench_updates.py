@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.application import build_application
+from bot.application import B40Application, build_application
 from bot.settings import Settings
 from playground.emulator import BOT_TOKEN, Call, EmulatorRequest, TelegramEmulator
 from playground.updates import User, command, group, message
@@ -272,6 +272,22 @@ def build_echo_bot(telegram: TelegramEmulator) -> Application[Any, Any, Any, Any
     return app
 
 
+def build_bot(db: Database, telegram: TelegramEmulator) -> B40Application:
+    """The real bot on ``db`` against the emulator: no rate limiter (Telegram's 30 messages
+    a second would cap the figures), no timed jobs, and an outbox nobody wakes."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=BOT_TOKEN,
+        database_url=db.url,
+        secretariat=frozenset({SECRETARY.id}),
+    )
+    app = build_application(
+        settings, db, request=EmulatorRequest(telegram), rate_limiter=False, jobs=False
+    )
+    app.deps.outbox_written = lambda: None
+    return app
+
+
 async def set_up_group(harness: BotHarness) -> None:
     """Delegates approved, the chat linked and the cities joined, all through real commands."""
     await seed_cities(harness.db)
@@ -329,16 +345,7 @@ async def bench(n: int, rounds: int, warmup: int, database_url: str | None) -> i
         await db.upgrade()
         try:
             telegram = TelegramEmulator()
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                bot_token=BOT_TOKEN,
-                database_url=url,
-                secretariat=frozenset({SECRETARY.id}),
-            )
-            app = build_application(
-                settings, db, request=EmulatorRequest(telegram), rate_limiter=False, jobs=False
-            )
-            app.deps.outbox_written = lambda: None
+            app = build_bot(db, telegram)
             echo_telegram = TelegramEmulator()
             echo_app = build_echo_bot(echo_telegram)
             async with app, echo_app:

@@ -33,10 +33,13 @@ from typing import Any
 from sqlalchemy import event
 from telegram import Update
 
-from benchmarks.bench_updates import BenchmarkFailure, build_echo_bot, scratch_database
-from bot.application import build_application
-from bot.settings import Settings
-from playground.emulator import BOT_TOKEN, EmulatorRequest, TelegramEmulator
+from benchmarks.bench_updates import (
+    BenchmarkFailure,
+    build_bot,
+    build_echo_bot,
+    scratch_database,
+)
+from playground.emulator import TelegramEmulator
 from playground.updates import User, callback, command, group, message
 from storage import roster
 from storage.db import Database
@@ -50,7 +53,6 @@ from storage.models import (
 )
 from storage.models import User as UserRow
 from storage.types import utcnow
-from tests.conftest import SECRETARY
 
 CHAT = group(-1001000000777, "B40 Smart Cities")
 ZONES = [("TR", "Europe/Istanbul"), ("GR", "Europe/Athens"), ("RS", "Europe/Belgrade")]
@@ -79,7 +81,7 @@ async def set_up(db: Database, cities: int, delegates: int) -> list[list[User]]:
             await session.exec(select(WorkingGroup).where(WorkingGroup.slug == "smart-cities"))
         ).one()
         session.add(
-            Chat(chat_id=CHAT.id, type="supergroup", title=CHAT.title, group_id=group_row.id)
+            Chat(chat_id=CHAT.id, type="supergroup", title=CHAT.title or "", group_id=group_row.id)
         )
         for index, city in enumerate(found):
             session.add(GroupMembership(group_id=group_row.id or 0, city_id=city.id or 0))
@@ -114,16 +116,7 @@ async def _storm(
     people = await set_up(db, cities, delegates)
     telegram = TelegramEmulator()
     telegram.chats[CHAT.id] = CHAT.to_dict()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        bot_token=BOT_TOKEN,
-        database_url=db.url,
-        secretariat=frozenset({SECRETARY.id}),
-    )
-    app = build_application(
-        settings, db, request=EmulatorRequest(telegram), rate_limiter=False, jobs=False
-    )
-    app.deps.outbox_written = lambda: None
+    app = build_bot(db, telegram)
     echo_telegram = TelegramEmulator()
     echo_app = build_echo_bot(echo_telegram)
     async with app, echo_app:
