@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackContext, ExtBot
@@ -444,20 +444,7 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         bot = self.bot
 
         async def send() -> None:
-            try:
-                await bot.edit_message_text(
-                    truncate_html(text),
-                    chat_id=message.chat.id,
-                    message_id=message.message_id,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
-            except BadRequest as exc:
-                # A second press of the same button redraws the same message: it already
-                # shows what it should, and Telegram says so. Anything else is a fault.
-                if "message is not modified" not in exc.message.lower():
-                    raise
+            await edit_message(bot, message.chat.id, message.message_id, text, markup)
 
         self.after_commit(send)
 
@@ -471,6 +458,30 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
             await bot.answer_callback_query(query.id, text=text, show_alert=alert)
 
         self.after_commit(send)
+
+
+async def edit_message(
+    bot: Bot,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+) -> None:
+    """Show ``text`` in a message the bot sent. Telegram refuses an edit that changes
+    nothing (a second press of the same button, a redraw of a tally that did not move):
+    the message already shows what it should, so that is done. Anything else raises."""
+    try:
+        await bot.edit_message_text(
+            truncate_html(text),
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+    except BadRequest as exc:
+        if "message is not modified" not in exc.message.lower():
+            raise
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
-from telegram.constants import ParseMode
+from telegram import Bot, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from handlers.common import Usage, callback_parts, chat_of, command_text, keyboard, parse_number
-from handlers.context import BotContext, esc_line, retry_after_seconds
+from handlers.context import BotContext, edit_message, esc_line, retry_after_seconds
 from handlers.groups import chat_group
-from handlers.html import truncate_html
 from handlers.notices import Rendered, notice
 from handlers.render import group_name_label
 from handlers.when import time_table
@@ -454,7 +452,6 @@ class TallyDrawer:
     db: Database
     default_language: str = "en"
     interval: float = 1.0
-    edits: int = 0  # how many edits were sent (read by the benchmark)
     _drawing: dict[int, _Drawing] = field(default_factory=dict)
 
     def request(self, poll_id: int) -> None:
@@ -500,18 +497,9 @@ class TallyDrawer:
         with use_language(normalize_language(language) or self.default_language):
             text, markup = render(facts)
         try:
-            await self.bot.edit_message_text(
-                truncate_html(text),
-                chat_id=poll.chat_id,
-                message_id=poll.message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-            self.edits += 1
+            await edit_message(self.bot, poll.chat_id, poll.message_id, text, markup)
         except BadRequest as exc:
-            if "message is not modified" not in exc.message.lower():
-                log.warning("the tally of poll %s cannot be shown: %s", poll_id, exc)
+            log.warning("the tally of poll %s cannot be shown: %s", poll_id, exc)
         except RetryAfter:
             raise
         except TelegramError as exc:
