@@ -22,6 +22,7 @@ from telegram.request import BaseRequest
 
 from bot.settings import Settings
 from handlers import (
+    agenda,
     chats,
     cities,
     delegates,
@@ -132,6 +133,11 @@ COMMANDS = [
     ("closepoll", polls.closepoll),
     ("election", elections.election_command),
     ("candidacy", elections.candidacy),
+    ("propose", agenda.propose),
+    ("agenda", agenda.agenda_command),
+    ("decline", agenda.decline),
+    ("opinion", agenda.opinion),
+    ("outcome", agenda.outcome),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -149,6 +155,8 @@ BUTTONS = [
     (r"^pl:", plans.poll_button),
     (r"^po:", polls.vote_button),
     (r"^pd:", polls.draft_button),
+    (r"^ag:", agenda.card_button),
+    (r"^ao:", agenda.outcome_button),
 ]
 
 

@@ -124,6 +124,50 @@ MESSAGES: dict[type[errors.DomainError], str] = {
     errors.SessionCancelled: N_("Session #{session} is cancelled; it cannot be changed any more."),
     errors.SessionOver: N_("Session #{session} is over; it cannot be changed any more."),
     errors.UnknownPoll: N_("There is no poll #{poll}."),
+    errors.InvalidAgendaTitle: N_(
+        "An agenda item needs a title of at most {max} characters on the first line: "
+        "/propose <title>, with any description on the lines below."
+    ),
+    errors.AgendaTextTooLong: N_("That text is too long: at most {max} characters, please."),
+    errors.DuplicateAgendaRequest: N_(
+        "{city} has already asked for this: request #{item}. Support it with the button on "
+        "its card instead, or give your city's opinion with /opinion {item} <text>."
+    ),
+    errors.UnknownAgendaItem: N_(
+        "There is no agenda request #{item} in this working group. /agenda lists them."
+    ),
+    errors.AgendaItemDecided: N_(
+        "Request #{item} has been decided or changed meanwhile. /agenda shows where it stands."
+    ),
+    errors.AgendaItemDeclined: N_(
+        "Request #{item} was declined; it takes no more support, opinions or moves. "
+        "A city may ask again with /propose."
+    ),
+    errors.OwnAgendaItem: N_(
+        "{city} asked for request #{item} itself; support is for the other cities."
+    ),
+    errors.NotOnAgenda: N_(
+        "Request #{item} is not on an agenda: only accepted items are ordered, timed or "
+        "given an outcome."
+    ),
+    errors.OutcomeTooEarly: N_(
+        "Item #{item}'s session has not begun yet; record its outcome once the session has started."
+    ),
+    errors.OutcomeRecorded: N_(
+        "Item #{item} already has its outcome, so it can no longer be deferred. "
+        "To take it up again, ask for it anew with /propose."
+    ),
+    errors.InvalidAgendaMinutes: N_(
+        "Give an item from 1 to {max} minutes, or 0 to take its time away: "
+        "/agenda minutes <number> <minutes>, e.g. /agenda minutes 5 20."
+    ),
+    errors.InvalidRequestDeadline: N_(
+        "Requests can close from 0 to {max} days before a session: "
+        "/agenda deadline <days>, e.g. /agenda deadline 7."
+    ),
+    errors.NoNextSession: N_(
+        "This working group has no session planned, so there is no agenda to order yet."
+    ),
     errors.PollClosed: N_("This poll is closed; answers and choices are no longer taken."),
     errors.UnknownPollOption: N_("That poll has no such option."),
     errors.NoCandidates: N_(
@@ -235,6 +279,10 @@ ROLE_NEEDED = {
         "Only whoever opened this poll, this working group's coordinators, the secretariat "
         "or the term presidency can do that."
     ),
+    "agenda_organiser": N_(
+        "Only this working group's coordinators, the secretariat or the term presidency "
+        "can decide on agenda requests, order the agenda and record outcomes."
+    ),
     "session_organiser": N_(
         "Only this working group's coordinators, the secretariat or the term presidency "
         "can fix, move or cancel its sessions."
@@ -294,6 +342,28 @@ USAGE = {
         "Send /poll alone to set the rules step by step."
     ),
     "closepoll": N_("Give the poll's number: /closepoll <number>, e.g. /closepoll 7."),
+    "propose": N_(
+        "Give the item's title, and any description on the lines below: /propose <title>, "
+        "e.g. /propose Heat action plans for schools."
+    ),
+    "agenda": N_(
+        "/agenda shows the next session's agenda; /agenda <session> another session's. "
+        "Organisers: /agenda order <number> <number> …, /agenda minutes <number> <minutes>, "
+        "/agenda deadline <days>."
+    ),
+    "decline": N_(
+        "Give the request's number and the reason: /decline <number> <reason>, "
+        "e.g. /decline 5 Already covered by item 3."
+    ),
+    "opinion": N_(
+        "Give the request's number and your city's opinion: /opinion <number> <text>, "
+        "e.g. /opinion 5 We support this and can present our plan. "
+        "/opinion <number> alone shows the opinions given."
+    ),
+    "outcome": N_(
+        "Give the item's number and the recommendation made: "
+        "/outcome <number> <recommendation>; /outcome <number> alone offers the other outcomes."
+    ),
     "election": N_(
         "/election shows the presidency election; the secretariat runs it with "
         "/election open, /election vote and /election close."

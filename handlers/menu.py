@@ -21,6 +21,9 @@ HELP_EVERYONE = [
     ("sessions", N_("upcoming sessions of your working groups")),
     ("hours", N_("HH:MM-HH:MM [days] — your city's working hours for planning")),
     ("request_session", N_("[reason] — your city asks for an extra session")),
+    ("propose", N_("<title> — in a working group's chat: ask for an agenda item for your city")),
+    ("agenda", N_("[session] — the next session's agenda and the requests waiting")),
+    ("opinion", N_("<number> [text] — your city's opinion on a request; alone: all opinions")),
     ("election", N_("the presidency election: candidates, the ballot")),
     ("candidacy", N_("your city stands for the next term presidency")),
     ("language", N_("<code> — the language I speak with you")),
@@ -33,6 +36,9 @@ HELP_ORGANISERS = [
     ("cadence", N_("[weeks|off] — when planning opens by itself before each quarter")),
     ("poll", N_("<question> | <option> | <option> — a poll, one vote per city; alone: guided")),
     ("closepoll", N_("[number] — close a poll now and post its result")),
+    ("decline", N_("<number> <reason> — decline an agenda request")),
+    ("agenda", N_("order <number> … | minutes <number> <minutes> | deadline <days>")),
+    ("outcome", N_("<number> [recommendation] — what became of an agenda item")),
 ]
 HELP_SECRETARIAT = [
     ("approve", N_("<number> — approve a delegate request")),

@@ -21,11 +21,16 @@ from handlers.render import group_name_label
 from handlers.when import looks_like_time, parse_when, time_table
 from locales import N_, _, ngettext
 from storage import sessions
-from storage.models import SessionStatus, WorkingGroup, WorkingSession
+from storage.models import AgendaItem, AgendaOutcome, SessionStatus, WorkingGroup, WorkingSession
 
 DEFAULT_LENGTH = timedelta(minutes=90)
 RSVP = re.compile(r"rsvp:(\d{1,9}):(yes|maybe|no)")
 CANCEL = re.compile(r"ses:cancel:(\d{1,9})")
+
+OUTCOME_WORDS = {
+    AgendaOutcome.NOTED: N_("Noted; no recommendation."),
+    AgendaOutcome.NOT_REACHED: N_("Not reached at the session."),
+}
 
 ANSWER_WORDS = {
     sessions.Answer.YES: N_("coming"),
@@ -78,6 +83,39 @@ def attendance_text(found: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+def outcome_line(item: AgendaItem | dict[str, Any]) -> str | None:
+    facts = (
+        item
+        if isinstance(item, dict)
+        else {"outcome": item.outcome, "recommendation": item.recommendation}
+    )
+    if not facts.get("outcome"):
+        return None
+    outcome = AgendaOutcome(str(facts["outcome"]))
+    if outcome is AgendaOutcome.RECOMMENDATION:
+        return "➡ " + _("Recommendation: {text}").format(text=esc(facts["recommendation"]))
+    return "➡ " + _(OUTCOME_WORDS[outcome])
+
+
+def agenda_lines(items: list[dict[str, Any]], *, with_numbers: bool = True) -> list[str]:
+    """The accepted items in order: ``1. Title — City · 20 min`` and any outcome."""
+    lines = []
+    for index, item in enumerate(items, start=1):
+        line = f"{index}. "
+        if with_numbers:
+            line += f"#{int(item['item'])} "
+        line += f"{esc_line(item['title'])} — {esc_line(item['city'])}"
+        if item.get("minutes"):
+            line += " · " + ngettext("{n} min", "{n} min", int(item["minutes"])).format(
+                n=int(item["minutes"])
+            )
+        lines.append(line)
+        said = outcome_line(item)
+        if said:
+            lines.append("    " + said)
+    return lines
+
+
 def card(facts: dict[str, Any], heading: str) -> str:
     """A session as a message: heading, title, the local-time table, the link, who comes."""
     lines = [heading]
@@ -88,6 +126,9 @@ def card(facts: dict[str, Any], heading: str) -> str:
         lines.append(_("This session is cancelled."))
     else:
         lines.append(_("Join: {url}").format(url=esc(facts["join_url"])))
+    if facts.get("agenda"):
+        lines.append(_("<b>Agenda</b>"))
+        lines.extend(agenda_lines(facts["agenda"], with_numbers=False))
     if "attendance" in facts:
         lines.append(attendance_text(facts["attendance"]))
     return "\n".join(lines)

@@ -290,3 +290,57 @@ class VotingNotOpen(DomainError):
 
 class ElectionHasNoVotes(DomainError):
     """No city has voted in the election of ``year``: it cannot be decided yet."""
+
+
+# The agenda
+class InvalidAgendaTitle(DomainError):
+    """The title is empty or longer than ``max`` characters."""
+
+
+class AgendaTextTooLong(DomainError):
+    """A description, opinion, reason or recommendation is longer than ``max`` characters."""
+
+
+class DuplicateAgendaRequest(DomainError):
+    """``city`` already asked for an item of this title: request ``item``, still open."""
+
+
+class UnknownAgendaItem(DomainError):
+    """There is no request ``item`` (in this working group)."""
+
+
+class AgendaItemDecided(DomainError):
+    """Request ``item`` is no longer waiting for a decision."""
+
+
+class AgendaItemDeclined(DomainError):
+    """Request ``item`` was declined: it takes no support, opinion or move."""
+
+
+class OwnAgendaItem(DomainError):
+    """``city`` made request ``item`` itself: supporting it is for other cities."""
+
+
+class NotOnAgenda(DomainError):
+    """Item ``item`` is not accepted: only accepted items are ordered, timed or given an
+    outcome."""
+
+
+class OutcomeTooEarly(DomainError):
+    """Item ``item``'s session ``session`` has not started (or it has no session yet)."""
+
+
+class OutcomeRecorded(DomainError):
+    """Item ``item`` already has an outcome; it can no longer be deferred."""
+
+
+class InvalidAgendaMinutes(DomainError):
+    """Minutes not from 1 to ``max`` (or 0 to clear)."""
+
+
+class InvalidRequestDeadline(DomainError):
+    """Days not from 0 to ``max``."""
+
+
+class NoNextSession(DomainError):
+    """The working group has no session planned."""

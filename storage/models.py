@@ -159,6 +159,8 @@ class WorkingGroup(SQLModel, table=True):
     created_at: datetime = _created()
     # The quarterly cadence: planning opens this many weeks before each quarter; 0 is off.
     cadence_weeks: int = 4
+    # Agenda requests for a session close this many days before it starts.
+    request_deadline_days: int = 7
 
 
 class GroupMembership(SQLModel, table=True):
@@ -412,3 +414,76 @@ class SessionRequest(SQLModel, table=True):
     reason: str = Field(default="", max_length=300)
     requested_at: datetime = _created()
     poll_id: int | None = Field(default=None, foreign_key="poll.id")  # the planning it opened
+
+
+class AgendaStatus(StrEnum):
+    PENDING = "pending"  # waiting for the organisers' decision
+    ACCEPTED = "accepted"  # on the session's agenda
+    DECLINED = "declined"  # with the organisers' reason
+
+
+class AgendaOutcome(StrEnum):
+    """What became of an accepted item at its session (the annual report counts these)."""
+
+    RECOMMENDATION = "recommendation"  # a recommendation was made: ``recommendation`` says it
+    NOTED = "noted"  # discussed; nothing recommended
+    NOT_REACHED = "not_reached"  # the session did not get to it
+
+
+class AgendaItem(SQLModel, table=True):
+    """A city's request for an item on a working group's agenda, and what became of it.
+
+    ``session_id`` is the session it is for: None while the group has no session taking
+    requests (it is attached when one is fixed). A deferred item moves on to the following
+    session and waits for a decision there again (``deferrals`` counts the moves).
+    """
+
+    __tablename__ = "agenda_item"
+    __table_args__ = (Index("ix_agenda_item_group_session", "group_id", "session_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="working_group.id")
+    session_id: int | None = Field(default=None, foreign_key="working_session.id", index=True)
+    city_id: int = Field(foreign_key="city.id")
+    user_id: int = _telegram_id()
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=1500)
+    status: str = Field(default=AgendaStatus.PENDING.value, max_length=12)
+    late: bool = False  # asked after the deadline of the session that was next
+    deferrals: int = 0
+    position: int | None = None  # order on the agenda, among the accepted items
+    minutes: int | None = None  # time given to it
+    reason: str = Field(default="", max_length=300)  # why it was declined
+    decided_by: int | None = _telegram_id(nullable=True)
+    decided_at: datetime | None = _instant()
+    outcome: str | None = Field(default=None, max_length=16)
+    recommendation: str = Field(default="", max_length=1500)
+    outcome_by: int | None = _telegram_id(nullable=True)
+    outcome_at: datetime | None = _instant()
+    requested_at: datetime = _created()
+    # The request card in the group's chat, redrawn when the item changes.
+    chat_id: int | None = _telegram_id(nullable=True)
+    message_id: int | None = _telegram_id(nullable=True)
+
+
+class AgendaSupport(SQLModel, table=True):
+    """A city co-sponsors another city's request (the last of its delegates to press)."""
+
+    __tablename__ = "agenda_support"
+
+    item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
+    city_id: int = Field(foreign_key="city.id", primary_key=True)
+    user_id: int = _telegram_id()
+    at: datetime = _created()
+
+
+class AgendaOpinion(SQLModel, table=True):
+    """A city's opinion on an item: one per city, the latest replaces the earlier."""
+
+    __tablename__ = "agenda_opinion"
+
+    item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
+    city_id: int = Field(foreign_key="city.id", primary_key=True)
+    user_id: int = _telegram_id()
+    text: str = Field(max_length=1500)
+    at: datetime = _created()

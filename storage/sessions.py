@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors, outbox
+from storage import agenda, audit, errors, outbox
 from storage.models import (
     Chat,
     City,
@@ -130,6 +130,8 @@ async def describe(
         "status": meeting.status,
         "places": [list(place) for place in await places(session, group.id or 0)],
     }
+    if meeting.status == SessionStatus.SCHEDULED.value:
+        found["agenda"] = agenda.agenda_facts(await agenda.on_agenda(session, meeting.id or 0))
     if with_attendance:
         found["attendance"] = summary(await attendance(session, meeting.id or 0))
     return found
@@ -224,6 +226,7 @@ async def fix(
         meeting=meeting.id,
         starts_at=starts_at.isoformat(),
     )
+    await agenda.gather_waiting(session, group, now=now)
     await _tell_group(session, meeting, group, kind=SCHEDULED, except_chat=origin_chat)
     return meeting
 
@@ -296,6 +299,7 @@ async def cancel(
     require_organiser(actor, group.id or 0)
     meeting.status = SessionStatus.CANCELLED.value
     await _new_version(session, meeting, now=now)
+    await agenda.release(session, meeting, group, now=now)
     audit.record(
         session,
         actor_id=actor.user_id,

@@ -237,6 +237,9 @@ DOMAIN_TABLES = (
     "poll",
     "poll_option",
     "poll_vote",
+    "agenda_item",
+    "agenda_support",
+    "agenda_opinion",
 )
 
 
