@@ -279,11 +279,35 @@ class Playground:
             climate,
             f"/schedule {day.isoformat()} 10:00 Europe/Sarajevo 90 | Quarterly session",
         )
+        await self._seed_agenda(climate)
         # The chats start clean: what seeding said is not a conversation anyone had.
         self.telegram.history.clear()
         self.seeded = True
         self.save()
         log.info("playground seeded in %.1f s", time.monotonic() - started)
+
+    async def _seed_agenda(self, climate: int) -> None:
+        """An agenda for that session: an item İstanbul asked for, which Athens supports,
+        has an opinion on and the coordinator accepted and timed; Athens's own request
+        waiting for a decision. Requests close a day before, so both are in time."""
+        await self.say(SARAJEVO, climate, "/agenda deadline 1")
+        await self.say(
+            ISTANBUL,
+            climate,
+            "/propose Heat action plans for schools\nHow İstanbul keeps classrooms cool in July.",
+        )
+        await self._press_card(ATHENS, climate, "ag:1:sup")
+        await self._press_card(SARAJEVO, climate, "ag:1:acc")
+        await self.say(SARAJEVO, climate, "/agenda minutes 1 30")
+        await self.say(ATHENS, climate, "/opinion 1 Athens will share its heatwave data.")
+        await self.say(ATHENS, climate, "/propose Flood early warning across borders")
+
+    async def _press_card(self, person: Person, chat_id: int, data: str) -> None:
+        for message in reversed(self.telegram.history.get(chat_id, [])):
+            if data in _callback_data(message):
+                await self.press(person, chat_id, message["message_id"], data)
+                return
+        raise RuntimeError(f"seeding: no button {data} in chat {chat_id}")
 
     async def _approve_latest_claim(self, person: Person) -> None:
         for message in reversed(self.telegram.history.get(SECRETARY.id, [])):

@@ -168,7 +168,7 @@ async def test_a_request_supported_accepted_ordered_timed_and_shown_in_next_and_
         f"<b>Heat action plans</b>, is accepted for session #{meeting.id}."
     )
 
-    _reply, second = await _propose(harness, "/propose Flood defence", COORDINATOR)
+    await _propose(harness, "/propose Flood defence", COORDINATOR)
     await _press(harness, "ag:2:acc", SECRETARY)
     await harness.command("/agenda order 2 1", COORDINATOR, CHAT)
     [timed] = _said(await harness.command("/agenda minutes 2 30", COORDINATOR, CHAT))
@@ -200,7 +200,6 @@ async def test_a_request_supported_accepted_ordered_timed_and_shown_in_next_and_
         "agenda.support",
         "agenda.accept",
     ]
-
 
 
 async def test_a_late_request_goes_to_the_following_session_and_the_delegate_is_told(
@@ -249,7 +248,7 @@ async def test_decline_with_a_reason_defer_and_a_cancelled_session(
     first = await _schedule(harness)
     spring = await _schedule(harness, "/schedule 2026-05-12 10:00 Europe/Belgrade 90")
     _reply, card = await _propose(harness, "/propose Heat <action> & plans")
-    _reply, other = await _propose(harness, "/propose Flood defence", ELENI)
+    await _propose(harness, "/propose Flood defence", ELENI)
 
     # Decline needs a reason: the button says how; the command without one shows its usage.
     hint = await _press(harness, "ag:1:dec", COORDINATOR)
@@ -275,9 +274,8 @@ async def test_decline_with_a_reason_defer_and_a_cancelled_session(
     await _press(harness, "ag:2:acc", COORDINATOR)
     deferred = await _press(harness, "ag:2:def", COORDINATOR)
     assert _alert(deferred) == f"Request #2 is deferred for session #{spring.id}."
-    assert (
-        f"⏭ Deferred for session #{spring.id}; waiting for the organisers' decision."
-        in _edited(deferred)
+    assert f"⏭ Deferred for session #{spring.id}; waiting for the organisers' decision." in _edited(
+        deferred
     )
     # Deferred again, there is no session after spring: it waits for one.
     await _press(harness, "ag:2:def", COORDINATOR)
@@ -307,7 +305,6 @@ async def test_decline_with_a_reason_defer_and_a_cancelled_session(
         "agenda.defer",
         "agenda.accept",
     ]
-
 
 
 async def test_opinions_one_per_city_shown_escaped(harness: BotHarness) -> None:

@@ -23,7 +23,7 @@ from playground.world import (
     playground_settings,
 )
 from storage.db import Database
-from storage.models import Delegate, OutboxMessage, WorkingSession
+from storage.models import AgendaItem, AgendaSupport, Delegate, OutboxMessage, WorkingSession
 
 CLIMATE = GROUP_CHATS[0][1].id
 
@@ -189,3 +189,19 @@ async def test_a_restart_keeps_the_chats_the_people_and_the_clock(
         async with second.db.transaction() as session:
             sessions = (await session.exec(select(func.count(WorkingSession.id)))).one()
         assert sessions == 1  # not seeded twice
+
+
+async def test_the_seeded_session_has_an_agenda_and_a_request_waiting(world: Playground) -> None:
+    async with world.db.transaction() as session:
+        items = (await session.exec(select(AgendaItem).order_by(AgendaItem.id))).all()  # type: ignore[arg-type]
+        supports = (await session.exec(select(AgendaSupport))).all()
+        meeting = (await session.exec(select(WorkingSession))).one()
+    assert [(i.title, i.status, i.minutes, i.session_id) for i in items] == [
+        ("Heat action plans for schools", "accepted", 30, meeting.id),
+        ("Flood early warning across borders", "pending", None, meeting.id),
+    ]
+    assert len(supports) == 1
+    await world.say(ISTANBUL, CLIMATE, "/agenda")
+    shown = texts(world, CLIMATE)[-1]
+    assert "1. #1 Heat action plans for schools — İstanbul · 30 min" in shown
+    assert "#2 Flood early warning across borders — Athens" in shown
