@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from handlers.common import (
     TooLong,
@@ -159,12 +159,18 @@ async def _redraw_card(ctx: BotContext, item_id: int) -> None:
     item, text, markup = await _card(ctx, item_id)
     if item.chat_id is None or item.message_id is None:
         return
-    bot, chat_id, message_id = ctx.bot, item.chat_id, item.message_id
+    bot, db, chat_id, message_id = ctx.bot, ctx.deps.db, item.chat_id, item.message_id
 
     async def redraw() -> None:
         try:
             await edit_message(bot, chat_id, message_id, text, markup)
-        except TelegramError as exc:  # deleted, too old, flood control: the change stands
+        except BadRequest as exc:
+            if "not found" not in exc.message.lower():
+                raise
+            # Someone deleted the card: it is not looked for again.
+            async with db.transaction() as session:
+                await agenda.forget_card(session, item_id=item_id, message_id=message_id)
+        except TelegramError as exc:  # too old, flood control: the change stands
             log.warning("the card of agenda request %s was not redrawn: %s", item_id, exc)
 
     ctx.after_commit(redraw)
@@ -324,11 +330,11 @@ async def _order(update: Update, ctx: BotContext, group: WorkingGroup, rest: lis
     if found is None:
         raise errors.NoNextSession()
     meeting = found[0]
-    await agenda.order(
+    ordered = await agenda.order(
         ctx.session, actor=await ctx.actor(), group=group, meeting=meeting, first=first
     )
-    for item_id in first:
-        await _redraw_card(ctx, item_id)
+    for item, _city in ordered:  # each card says its place
+        await _redraw_card(ctx, item.id or 0)
     await _show(update, ctx, group, meeting)
 
 

@@ -344,6 +344,15 @@ async def attach(session: AsyncSession, *, item_id: int, chat_id: int, message_i
     )
 
 
+async def forget_card(session: AsyncSession, *, item_id: int, message_id: int) -> None:
+    """The card was deleted in the chat: the request has none to redraw any more."""
+    await session.exec(
+        update(AgendaItem)
+        .where(col(AgendaItem.id) == item_id, col(AgendaItem.message_id) == message_id)
+        .values(chat_id=None, message_id=None)
+    )
+
+
 # --- deciding --------------------------------------------------------------------------------
 
 
