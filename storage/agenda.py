@@ -560,13 +560,6 @@ async def opine(
 # --- shaping the agenda ----------------------------------------------------------------------
 
 
-async def _accepted(session: AsyncSession, item_id: int) -> tuple[AgendaItem, WorkingGroup]:
-    item, group = await get(session, item_id)
-    if item.status != AgendaStatus.ACCEPTED.value:
-        raise errors.NotOnAgenda(item=item_id)
-    return item, group
-
-
 async def order(
     session: AsyncSession,
     *,

@@ -236,6 +236,13 @@ async def test_a_late_request_goes_to_the_following_session_and_the_delegate_is_
         "Agenda requests for <b>Local Climate Action</b> (climate) now close 3 days before "
         "each session."
     )
+    async with harness.db.transaction() as session:
+        [logged] = await audit.entries(session, action="agenda.deadline")
+    assert (logged.subject, logged.actor_id, logged.details) == (
+        "climate",
+        COORDINATOR.id,
+        {"was": 7, "days": 3},
+    )
     reply, _card = await _propose(harness, "/propose Green roofs", COORDINATOR)
     assert reply.startswith(f"Noted: request #3 is for session #{first.id}.")
     assert "close Saturday, 7 February 2026 10:00 Belgrade · 11:00 Athens" in reply
@@ -328,7 +335,13 @@ async def test_opinions_one_per_city_shown_escaped(harness: BotHarness) -> None:
     async with harness.db.transaction() as session:
         opinions = (await session.exec(select(AgendaOpinion))).all()
         assert sorted(o.user_id for o in opinions) == [DENIZ.id, KOSTAS.id]
-        assert len(await audit.entries(session, action="agenda.opinion")) == 3
+        logged = await audit.entries(session, action="agenda.opinion")
+    assert [(e.subject, e.actor_id, e.details["city"]) for e in logged] == [
+        ("agenda:1", ELENI.id, "Athens"),
+        ("agenda:1", KOSTAS.id, "Athens"),
+        ("agenda:1", DENIZ.id, "İstanbul"),
+    ]
+    assert logged[1].details["text"] == "Athens can present its plan\nin ten minutes."
     [refused] = replies(await harness.command("/opinion 1 Zagreb too", OUTSIDER, CHAT), CHAT.id)
     assert refused == "Zagreb is not a member of Local Climate Action."
 
@@ -524,3 +537,22 @@ async def test_many_cities_support_at_once_and_the_count_is_exact(harness: BotHa
     toggles = [e for e in logged if e.action in ("agenda.support", "agenda.unsupport")]
     assert len(toggles) == 18
     assert sum(e.action == "agenda.support" for e in toggles) == 12
+
+
+async def test_cancelling_a_session_moves_only_its_own_items(harness: BotHarness) -> None:
+    await _climate_group(harness)
+    first = await _schedule(harness)
+    spring = await _schedule(harness, "/schedule 2026-05-12 10:00 Europe/Belgrade 90")
+    for text in ("/propose Heat action plans", "/propose Flood defence"):
+        _reply, card = await _propose(harness, text)
+        number = card.text.split("#")[1].split(" ")[0]
+        await _press(harness, f"ag:{number}:acc", COORDINATOR)
+    await _press(harness, "ag:2:def", COORDINATOR)  # to spring, waiting for a decision there
+    await _press(harness, "ag:2:acc", COORDINATOR)
+    await harness.command("/agenda order 1", COORDINATOR, CHAT)
+    await harness.command(f"/cancel {spring.id}", COORDINATOR, CHAT)
+    kept, moved = await _items(harness)
+    # The winter session's item keeps its place; spring's goes to the session taking
+    # requests (winter), still accepted, after the items already ordered there.
+    assert (kept.session_id, kept.position, kept.status) == (first.id, 1, "accepted")
+    assert (moved.session_id, moved.position, moved.status) == (first.id, None, "accepted")
