@@ -23,6 +23,7 @@ from telegram.request import BaseRequest
 from bot.settings import Settings
 from handlers import (
     agenda,
+    calendar,
     chats,
     cities,
     delegates,
@@ -138,6 +139,7 @@ COMMANDS = [
     ("decline", agenda.decline),
     ("opinion", agenda.opinion),
     ("outcome", agenda.outcome),
+    ("calendar", calendar.calendar_command),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -157,6 +159,7 @@ BUTTONS = [
     (r"^pd:", polls.draft_button),
     (r"^ag:", agenda.card_button),
     (r"^ao:", agenda.outcome_button),
+    (r"^ics:", calendar.ics_button),
 ]
 
 
@@ -212,6 +215,8 @@ def build_application(
         default_language=settings.default_language,
         reference_zone=settings.timezone,
         meeting_url=settings.meeting_url,
+        calendar_key=settings.calendar_key(token),
+        base_url=settings.base_url,
         clock=clock or utcnow,
         outbox_written=application.outbox.kick,
         tally_changed=application.tallies.request,

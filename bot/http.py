@@ -1,4 +1,4 @@
-"""The HTTP server: health check and webhook now; calendar feeds will join them."""
+"""The HTTP server: the health check, the webhook and the calendar feeds."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
+
+from bot import feeds
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,9 @@ def create_http_app(
         return Response(status_code=200)
 
     routes = [Route("/healthz", health)]
+    deps = getattr(application, "deps", None)
+    if deps is not None:
+        routes.append(Route(feeds.PATH, feeds.FeedServer(deps).serve, methods=["GET", "HEAD"]))
     if webhook_token is not None:
         routes.append(Route(WEBHOOK_PATH, webhook, methods=["POST"]))
     return Starlette(routes=routes)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from locales import SUPPORTED_LANGUAGES, normalize_language
+from storage.calendars import derive_key
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     # Where a session is held online: {room} becomes a room name nobody can guess, one per
     # session (Jitsi Meet needs no account). Without {room}, every session shares the link.
     meeting_url: str = "https://meet.jit.si/{room}"
+    # What calendar addresses are made with; without it, the bot's token (a new token then
+    # changes every address). Keep it secret and keep it: changing it changes every address.
+    calendar_secret: SecretStr | None = None
 
     @field_validator("secretariat", mode="before")
     @classmethod
@@ -177,6 +181,12 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+    def calendar_key(self, token: str | None = None) -> bytes:
+        secret = self.calendar_secret or self.bot_token
+        if secret is not None:
+            return derive_key(secret.get_secret_value())
+        return derive_key(token or "")
 
     def require_token(self) -> str:
         if self.bot_token is None:

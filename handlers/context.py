@@ -58,6 +58,9 @@ class Deps:
     default_language: str = "en"
     reference_zone: str = "Europe/Istanbul"
     meeting_url: str = "https://meet.jit.si/{room}"
+    # Calendar addresses: the key their tokens are made with, and where the server is reached.
+    calendar_key: bytes = b""
+    base_url: str = "http://127.0.0.1:8080"
     clock: Clock = utcnow
     # Called after a commit that wrote to the outbox; the assembly wires the worker here.
     outbox_written: Callable[[], None] = lambda: None

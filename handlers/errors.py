@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 from datetime import date, time
 from typing import Any
 
@@ -13,13 +11,12 @@ from telegram import Update
 
 from handlers.common import Forged, TooLong, Usage, WrongChat
 from handlers.context import UNEXPECTED, BotContext, esc, is_transient, maybe_scope
+from handlers.html import plain
 from locales import N_, _
 from scheduler import errors as scheduler_errors
 from storage import errors
 
 log = logging.getLogger(__name__)
-
-_TAGS = re.compile(r"<[^>]+>")
 
 # One message per domain error; a test checks that none is missing.
 MESSAGES: dict[type[errors.DomainError], str] = {
@@ -342,6 +339,10 @@ USAGE = {
         "Send /poll alone to set the rules step by step."
     ),
     "closepoll": N_("Give the poll's number: /closepoll <number>, e.g. /closepoll 7."),
+    "calendar": N_(
+        "/calendar gives the links of your calendar subscriptions (in a working group's "
+        "chat, the group's); /calendar reset replaces them."
+    ),
     "propose": N_(
         "Give the item's title, and any description on the lines below: /propose <title>, "
         "e.g. /propose Heat action plans for schools."
@@ -474,7 +475,6 @@ def _answer(update: Update, context: BotContext, text: str | None, *, scope_pres
         return
     if update.callback_query is not None:
         # An alert is plain text: what was escaped for HTML is shown as typed.
-        plain = html.unescape(_TAGS.sub("", text)) if text is not None else None
-        context.answer(update, plain, alert=text is not None)
+        context.answer(update, plain(text) if text is not None else None, alert=text is not None)
     elif text is not None:
         context.reply(update, text)

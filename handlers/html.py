@@ -11,6 +11,7 @@ never shorter than the text Telegram shows: a part that fits here fits there.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,15 @@ from telegram.constants import MessageLimit
 
 _ATOM = re.compile(r"<[^<>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);|[\s\S]")
 _TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)")
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """Telegram HTML as plain text: tags dropped, entities read (for a button's alert, a
+    calendar's description)."""
+    return html.unescape(_TAGS.sub("", text))
+
 
 # Where a cut is best made: after a blank line, after a line end, after a space.
 _PARAGRAPH, _LINE, _SPACE, _ANYWHERE = 3, 2, 1, 0

@@ -24,6 +24,7 @@ HELP_EVERYONE = [
     ("propose", N_("<title> — in a working group's chat: ask for an agenda item for your city")),
     ("agenda", N_("[session] — the next session's agenda and the requests waiting")),
     ("opinion", N_("<number> [text] — your city's opinion on a request; alone: all opinions")),
+    ("calendar", N_("[reset] — calendar links: yours in private, the group's in its chat")),
     ("election", N_("the presidency election: candidates, the ballot")),
     ("candidacy", N_("your city stands for the next term presidency")),
     ("language", N_("<code> — the language I speak with you")),

@@ -134,16 +134,19 @@ def card(facts: dict[str, Any], heading: str) -> str:
     return "\n".join(lines)
 
 
-def rsvp_keyboard(session_id: int) -> InlineKeyboardMarkup:
-    return keyboard(
+def rsvp_keyboard(session_id: int, *, calendar: bool = False) -> InlineKeyboardMarkup:
+    """The RSVP buttons; with ``calendar``, one for the session's .ics file too (/next and
+    the reminders)."""
+    rows = [
         [
-            [
-                ("✅ " + _("Coming"), f"rsvp:{session_id}:yes"),
-                ("❔ " + _("Maybe"), f"rsvp:{session_id}:maybe"),
-                ("❌ " + _("Not coming"), f"rsvp:{session_id}:no"),
-            ]
+            ("✅ " + _("Coming"), f"rsvp:{session_id}:yes"),
+            ("❔ " + _("Maybe"), f"rsvp:{session_id}:maybe"),
+            ("❌ " + _("Not coming"), f"rsvp:{session_id}:no"),
         ]
-    )
+    ]
+    if calendar:
+        rows.append([("📅 " + _("Add to my calendar (.ics)"), f"ics:{session_id}")])
+    return keyboard(rows)
 
 
 async def _describe(
@@ -227,7 +230,7 @@ async def next_command(update: Update, ctx: BotContext) -> None:
     ctx.reply(
         update,
         card(facts, heading),
-        rsvp_keyboard(meeting.id or 0),
+        rsvp_keyboard(meeting.id or 0, calendar=True),
     )
 
 
@@ -389,9 +392,12 @@ async def cancel_button(update: Update, ctx: BotContext) -> None:
 # Notices -------------------------------------------------------------------------------------
 
 
-def _notice_card(params: dict[str, Any], heading: str, *, buttons: bool = True) -> Rendered:
+def _notice_card(
+    params: dict[str, Any], heading: str, *, buttons: bool = True, calendar: bool = False
+) -> Rendered:
     text = card(params, heading)
-    return text, rsvp_keyboard(int(params["session"])) if buttons else None
+    markup = rsvp_keyboard(int(params["session"]), calendar=calendar) if buttons else None
+    return text, markup
 
 
 @notice(sessions.SCHEDULED)
@@ -433,4 +439,4 @@ def _reminder(params: dict[str, Any]) -> Rendered:
         session=session_ref(params),
         when=in_how_long(int(params.get("starts_in_minutes", params["before_minutes"]))),
     )
-    return _notice_card(params, heading)
+    return _notice_card(params, heading, calendar=True)

@@ -62,9 +62,11 @@ def create_engine(
     url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any
 ) -> AsyncEngine:
     # Pre-ping: a connection PostgreSQL dropped (restart, failover) is replaced on checkout
-    # instead of failing the update that happens to draw it.
-    kwargs.setdefault("pool_pre_ping", True)
-    engine = create_async_engine(async_url(url), **kwargs)
+    # instead of failing the update that happens to draw it. SQLite's file never drops one,
+    # so it is spared the extra round trip.
+    target = async_url(url)
+    kwargs.setdefault("pool_pre_ping", make_url(target).get_backend_name() != "sqlite")
+    engine = create_async_engine(target, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
     return engine

@@ -461,6 +461,13 @@ class AgendaItem(SQLModel, table=True):
     outcome_by: int | None = _telegram_id(nullable=True)
     outcome_at: datetime | None = _instant()
     requested_at: datetime = _created()
+    # Any change (calendar feeds read it to know their agenda is stale).
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=UTCDateTime,
+        nullable=False,
+        sa_column_kwargs={"onupdate": utcnow},
+    )
     # The request card in the group's chat, redrawn when the item changes.
     chat_id: int | None = _telegram_id(nullable=True)
     message_id: int | None = _telegram_id(nullable=True)
@@ -487,3 +494,29 @@ class AgendaOpinion(SQLModel, table=True):
     user_id: int = _telegram_id()
     text: str = Field(max_length=1500)
     at: datetime = _created()
+
+
+class FeedKind(StrEnum):
+    PERSON = "person"  # every session of the person's groups, with their own answer
+    GROUP = "group"  # one working group's sessions
+    NETWORK = "network"  # every working group's sessions
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A calendar subscription: who or what it shows, and its secret.
+
+    The address's token is never stored: it is an HMAC of ``nonce`` under the server's
+    key, so a copy of the database alone opens no calendar. ``token_hash`` (SHA-256 of the
+    token) is what a request is looked up by. A reset revokes the row and makes another.
+    """
+
+    __tablename__ = "calendar_feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=12)
+    user_id: int | None = _telegram_id(nullable=True, index=True)
+    group_id: int | None = Field(default=None, foreign_key="working_group.id", index=True)
+    nonce: str = Field(max_length=64)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = _created()
+    revoked_at: datetime | None = _instant()

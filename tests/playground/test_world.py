@@ -203,5 +203,6 @@ async def test_the_seeded_session_has_an_agenda_and_a_request_waiting(world: Pla
     assert len(supports) == 1
     await world.say(ISTANBUL, CLIMATE, "/agenda")
     shown = texts(world, CLIMATE)[-1]
-    assert "1. #1 Heat action plans for schools — İstanbul · 30 min" in shown
+    # Mehmet reads Turkish: the item's line, its 30 minutes in his words.
+    assert "1. #1 Heat action plans for schools — İstanbul · 30 " in shown
     assert "#2 Flood early warning across borders — Athens" in shown

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("outcome_by", sa.BigInteger(), nullable=True),
         sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=True),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["city_id"], ["city.id"]),
