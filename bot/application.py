@@ -39,6 +39,7 @@ from handlers import (
     registration,
     secretariat,
     sessions,
+    summit,
 )
 from handlers.common import Forged
 from handlers.context import BotContext, Deps, Progress, run_update
@@ -140,6 +141,7 @@ COMMANDS = [
     ("opinion", agenda.opinion),
     ("outcome", agenda.outcome),
     ("calendar", calendar.calendar_command),
+    ("summit", summit.summit_command),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.

@@ -406,6 +406,9 @@ async def playground(
         listening.close()
         raise
     own = playground_settings(database, like=settings)
+    # Calendar links point at this server, wherever it listens.
+    link_host = f"[{host}]" if ":" in host else host
+    own = own.model_copy(update={"public_url": f"http://{link_host}:{listening.getsockname()[1]}"})
     try:
         db = await _open_database(own)
         try:

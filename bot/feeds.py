@@ -112,7 +112,9 @@ class FeedServer:
     ) -> Built:
         with use_language(language):
             name = ics.feed_name(feed.kind, content.group.name if content.group else None)
-            body = ics.calendar(name, [ics.event(shown) for shown in content.shown])
+            events = [ics.event(shown) for shown in content.shown]
+            events += [ics.summit_event(summit, city) for summit, city in content.summits]
+            body = ics.calendar(name, events)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         return Built(state, body, etag, _last_modified(state, feed))
 

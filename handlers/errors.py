@@ -162,6 +162,10 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "Requests can close from 0 to {max} days before a session: "
         "/agenda deadline <days>, e.g. /agenda deadline 7."
     ),
+    errors.InvalidSummitDates: N_(
+        "A summit lasts from one to {max} days, its last day on or after its first: "
+        "/summit 2027-05-12 2027-05-14 Thessaloniki."
+    ),
     errors.NoNextSession: N_(
         "This working group has no session planned, so there is no agenda to order yet."
     ),
@@ -342,6 +346,10 @@ USAGE = {
     "calendar": N_(
         "/calendar gives the links of your calendar subscriptions (in a working group's "
         "chat, the group's); /calendar reset replaces them."
+    ),
+    "summit": N_(
+        "/summit shows the summits recorded. The secretariat records one with its first and "
+        "last day and the host city: /summit 2027-05-12 2027-05-14 Thessaloniki."
     ),
     "propose": N_(
         "Give the item's title, and any description on the lines below: /propose <title>, "

@@ -24,7 +24,7 @@ from handlers.html import plain
 from handlers.when import time_table
 from locales import _, ngettext
 from storage.calendars import Shown
-from storage.models import AgendaOutcome, SessionStatus
+from storage.models import AgendaOutcome, City, SessionStatus, Summit
 
 PRODID = "-//B40 Balkan Cities Network//Working-group bot//EN"
 REFRESH = timedelta(hours=1)
@@ -93,6 +93,22 @@ def event(shown: Shown, *, stamp: datetime | None = None) -> Event:
     if not cancelled:
         found.add("location", meeting.join_url)
         found.add("url", meeting.join_url)
+    found.add("transp", "OPAQUE")
+    return found
+
+
+def summit_event(summit: Summit, city: City) -> Event:
+    """A whole-day event (``VALUE=DATE``; the end is the day after the last)."""
+    found = Event()
+    found.add("uid", f"b40-summit-{summit.year}@{UID_DOMAIN}")
+    found.add("dtstamp", summit.updated_at.astimezone(UTC))
+    found.add("last-modified", summit.updated_at.astimezone(UTC))
+    found.add("sequence", summit.sequence)
+    found.add("dtstart", summit.starts_on)
+    found.add("dtend", summit.ends_on + timedelta(days=1))
+    found.add("summary", _("B40 Summit {year} · {city}").format(year=summit.year, city=city.name))
+    found.add("location", city.name)
+    found.add("status", "CONFIRMED")
     found.add("transp", "OPAQUE")
     return found
 

@@ -25,6 +25,7 @@ HELP_EVERYONE = [
     ("agenda", N_("[session] — the next session's agenda and the requests waiting")),
     ("opinion", N_("<number> [text] — your city's opinion on a request; alone: all opinions")),
     ("calendar", N_("[reset] — calendar links: yours in private, the group's in its chat")),
+    ("summit", N_("the network's annual summit")),
     ("election", N_("the presidency election: candidates, the ballot")),
     ("candidacy", N_("your city stands for the next term presidency")),
     ("language", N_("<code> — the language I speak with you")),
@@ -50,6 +51,7 @@ HELP_SECRETARIAT = [
     ("presidency", N_("<year> <city> — record a term presidency")),
     ("secretariat", N_("list staff and pending requests; add or remove <user id>")),
     ("election", N_("open | vote | close — run the presidency election")),
+    ("summit", N_("YYYY-MM-DD [YYYY-MM-DD] <city> — record the annual summit")),
 ]
 
 

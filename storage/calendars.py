@@ -31,15 +31,17 @@ from sqlmodel import col
 from sqlmodel import select as sqlmodel_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import agenda, audit, sessions
+from storage import agenda, audit, sessions, summits
 from storage.models import (
     AgendaItem,
     CalendarFeed,
     Chat,
+    City,
     FeedKind,
     GroupMembership,
     GroupStatus,
     SessionRsvp,
+    Summit,
     User,
     WorkingGroup,
     WorkingSession,
@@ -188,6 +190,13 @@ def _state_columns(in_groups: Callable[[Any], Any], user: Any, since: Any) -> li
             func.max(SessionRsvp.answered_at),
             where=col(SessionRsvp.user_id) == user,
         ),
+        # The network's feed shows the summits (the others ignore them, at no cost).
+        *of(
+            func.count(col(Summit.id)),
+            func.max(Summit.updated_at),
+            func.sum(Summit.sequence),
+            where=col(Summit.id).is_not(None),
+        ),
     ]
 
 
@@ -311,6 +320,7 @@ class FeedContent:
     feed: CalendarFeed
     group: WorkingGroup | None
     shown: list[Shown] = field(default_factory=list)
+    summits: list[tuple[Summit, City]] = field(default_factory=list)
 
 
 async def content(
@@ -347,7 +357,10 @@ async def content(
         for meeting, group in found
     ]
     group = await session.get(WorkingGroup, feed.group_id) if feed.group_id else None
-    return FeedContent(feed=feed, group=group, shown=shown)
+    found_summits = []
+    if feed.kind == FeedKind.NETWORK.value and groups:
+        found_summits = await summits.listed(session, since=_since(now).date())
+    return FeedContent(feed=feed, group=group, shown=shown, summits=found_summits)
 
 
 async def one(session: AsyncSession, session_id: int) -> Shown:

@@ -344,3 +344,7 @@ class InvalidRequestDeadline(DomainError):
 
 class NoNextSession(DomainError):
     """The working group has no session planned."""
+
+
+class InvalidSummitDates(DomainError):
+    """The last day is before the first, or the summit would last more than ``max`` days."""

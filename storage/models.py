@@ -520,3 +520,20 @@ class CalendarFeed(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = _created()
     revoked_at: datetime | None = _instant()
+
+
+class Summit(SQLModel, table=True):
+    """The network's annual summit, as the secretariat records it; in the network's calendar.
+
+    ``sequence`` rises when it is recorded again (new dates or host), as calendars expect."""
+
+    __tablename__ = "summit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(unique=True, index=True)
+    city_id: int = Field(foreign_key="city.id")
+    starts_on: date
+    ends_on: date
+    sequence: int = 0
+    recorded_by: int | None = _telegram_id(nullable=True)
+    updated_at: datetime = _created()

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -368,3 +368,85 @@ async def test_a_group_feed_asked_again_costs_one_statement(
     assert again.status_code == 304 and full.content == first.content
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 2, statements  # one per request
+
+
+async def test_the_summit_in_the_networks_calendar_as_whole_days(
+    harness: BotHarness, client: httpx.AsyncClient
+) -> None:
+    await _climate_group(harness)
+    await harness.command("/language en", SECRETARY)
+    await _schedule(harness, "2026-02-10 10:00 Europe/Belgrade")
+    [refused] = replies(await harness.command("/summit 2026-05-12 Sofia", ELENI), ELENI.id)
+    assert refused == "Only the secretariat can do that."
+    [wrong] = replies(
+        await harness.command("/summit 2026-05-14 2026-05-12 Sofia", SECRETARY), SECRETARY.id
+    )
+    assert wrong.startswith("A summit lasts from one to 7 days")
+    await harness.command("/summit 2026-05-12 2026-05-13 Sofia", SECRETARY)
+    [said] = replies(
+        await harness.command("/summit 2026-05-12 2026-05-14 Thessaloniki", SECRETARY),
+        SECRETARY.id,
+    )
+    assert said.startswith("Recorded: the B40 Summit 2026 in Thessaloniki (Greece), ")
+    [listed] = replies(await harness.command("/summit", ELENI), ELENI.id)
+    assert listed.startswith("B40 Summit 2026: Thessaloniki (Greece), ")
+
+    [links] = replies(await harness.command("/calendar", ELENI), ELENI.id)
+    _mine, _w, network, _w2 = _links(links)
+    body = (await client.get(_path(network))).content
+    calendar = icalendar.Calendar.from_ical(body)
+    [summit] = [e for e in calendar.walk("VEVENT") if str(e["UID"]) == "b40-summit-2026@b40-bot"]
+    assert summit.decoded("DTSTART") == date(2026, 5, 12)
+    assert summit.decoded("DTEND") == date(2026, 5, 15)  # the day after the last
+    assert int(summit.decoded("SEQUENCE")) == 1  # recorded twice
+    assert str(summit["SUMMARY"]) == "B40 Summit 2026 · Thessaloniki"
+    [by_vobject] = [
+        e for e in vobject.readOne(body.decode()).vevent_list if "summit" in e.uid.value
+    ]
+    assert (by_vobject.dtstart.value, by_vobject.dtend.value) == (
+        date(2026, 5, 12),
+        date(2026, 5, 15),
+    )
+    by_js = _ical_js(body)
+    [js_summit] = [e for e in by_js["events"] if "summit" in str(e["uid"])]  # type: ignore[attr-defined]
+    assert js_summit["summary"] == "B40 Summit 2026 · Thessaloniki"
+    # The group's feed is its sessions only.
+    group_body = (await client.get(await _group_feed(harness))).content
+    assert b"b40-summit-" not in group_body
+
+
+async def test_a_real_server_survives_a_huge_query_and_answers_the_next_request(
+    harness: BotHarness,
+) -> None:
+    """Under uvicorn itself: a 100 KB query string is refused by the HTTP layer or answered
+    404, never a crash, and the feed is served right after."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    await _climate_group(harness)
+    path = await _group_feed(harness)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_http_app(harness.app, webhook_token=None), log_level="error")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+            await asyncio.sleep(0.05)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        huge = "/calendar/" + "A" * 43 + ".ics?x=" + "y" * 100_000
+        writer.write(f"GET {huge} HTTP/1.1\r\nHost: b40.test\r\n\r\n".encode())
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), timeout=10)
+        assert status.split()[1] in (b"400", b"404", b"414", b"431"), status
+        writer.close()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get(path)).status_code == 200
+            assert (await http.get("/calendar/" + "A" * 43 + ".ics")).status_code == 404
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, timeout=10)
