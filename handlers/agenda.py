@@ -295,6 +295,7 @@ async def agenda_command(update: Update, ctx: BotContext) -> None:
             group=group,
             item_id=parse_number(rest[0], "agenda"),
             minutes=int(rest[1]),
+            now=ctx.now(),
         )
         await _redraw_card(ctx, item.id or 0)
         await _show_session_of(update, ctx, group, item.session_id)
@@ -331,7 +332,12 @@ async def _order(update: Update, ctx: BotContext, group: WorkingGroup, rest: lis
         raise errors.NoNextSession()
     meeting = found[0]
     ordered = await agenda.order(
-        ctx.session, actor=await ctx.actor(), group=group, meeting=meeting, first=first
+        ctx.session,
+        actor=await ctx.actor(),
+        group=group,
+        meeting=meeting,
+        first=first,
+        now=ctx.now(),
     )
     for item, _city in ordered:  # each card says its place
         await _redraw_card(ctx, item.id or 0)

@@ -78,11 +78,14 @@ def description(shown: Shown) -> str:
 
 def event(shown: Shown, *, stamp: datetime | None = None) -> Event:
     meeting = shown.meeting
+    # SEQUENCE is the session's version (its time or status changed); LAST-MODIFIED also
+    # moves when only what the event says changed (the agenda, the person's answer).
+    changed = (shown.changed or meeting.updated_at).astimezone(UTC)
     found = Event()
     found.add("uid", uid(meeting.id or 0))
-    found.add("dtstamp", (stamp or meeting.updated_at).astimezone(UTC))
+    found.add("dtstamp", (stamp or changed).astimezone(UTC))
     found.add("created", meeting.created_at.astimezone(UTC))
-    found.add("last-modified", meeting.updated_at.astimezone(UTC))
+    found.add("last-modified", changed)
     found.add("sequence", meeting.sequence)
     found.add("dtstart", meeting.starts_at.astimezone(UTC))
     found.add("dtend", meeting.ends_at.astimezone(UTC))

@@ -318,6 +318,7 @@ async def propose(
         description=description,
         late=goes_to.late,
         requested_at=now,
+        updated_at=now,
     )
     session.add(item)
     await session.flush()
@@ -425,6 +426,7 @@ async def decide(
             position=(last or 0) + 1,
             decided_by=actor.user_id,
             decided_at=now,
+            updated_at=now,
         )
     elif decision is Decision.DECLINE:
         reason = clean_text(reason, limit=MAX_REASON)
@@ -440,6 +442,7 @@ async def decide(
             position=None,
             decided_by=actor.user_id,
             decided_at=now,
+            updated_at=now,
         )
     else:
         _not_declined(item)
@@ -457,6 +460,7 @@ async def decide(
             deferrals=item.deferrals + 1,
             decided_by=actor.user_id,
             decided_at=now,
+            updated_at=now,
         )
     audit.record(
         session,
@@ -567,6 +571,7 @@ async def order(
     group: WorkingGroup,
     meeting: WorkingSession,
     first: Sequence[int],
+    now: datetime,
 ) -> list[tuple[AgendaItem, str]]:
     """Put these accepted items first, in this order; the others follow as they were."""
     require_organiser(actor, group.id or 0)
@@ -580,7 +585,7 @@ async def order(
         await session.exec(
             update(AgendaItem)
             .where(col(AgendaItem.id) == item_id)
-            .values(position=position)
+            .values(position=position, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         by_id[item_id].position = position
@@ -596,7 +601,13 @@ async def order(
 
 
 async def set_minutes(
-    session: AsyncSession, *, actor: Actor, group: WorkingGroup, item_id: int, minutes: int
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    group: WorkingGroup,
+    item_id: int,
+    minutes: int,
+    now: datetime,
 ) -> AgendaItem:
     """The time an accepted item gets; 0 takes it away."""
     item = await in_group(session, item_id, group)
@@ -606,6 +617,7 @@ async def set_minutes(
     if not 0 <= minutes <= MAX_MINUTES:
         raise errors.InvalidAgendaMinutes(max=MAX_MINUTES)
     item.minutes = minutes or None
+    item.updated_at = now
     session.add(item)
     audit.record(
         session,
@@ -664,6 +676,7 @@ async def record_outcome(
     item.recommendation = recommendation if outcome is AgendaOutcome.RECOMMENDATION else ""
     item.outcome_by = actor.user_id
     item.outcome_at = now
+    item.updated_at = now
     session.add(item)
     audit.record(
         session,
@@ -702,7 +715,7 @@ async def gather_waiting(session: AsyncSession, group: WorkingGroup, *, now: dat
     await session.exec(
         update(AgendaItem)
         .where(col(AgendaItem.id).in_(list(waiting)))
-        .values(session_id=goes_to.meeting.id)
+        .values(session_id=goes_to.meeting.id, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     audit.record(
@@ -727,7 +740,7 @@ async def release(
             col(AgendaItem.status).in_(OPEN),
             col(AgendaItem.outcome).is_(None),
         )
-        .values(session_id=None, position=None)
+        .values(session_id=None, position=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     await gather_waiting(session, group, now=now)

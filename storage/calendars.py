@@ -313,6 +313,29 @@ class Shown:
     places: list[tuple[str, str]]
     agenda: list[dict[str, object]]
     answer: str | None = None
+    # The last change of anything the event shows (its agenda, the person's answer too).
+    changed: datetime | None = None
+
+
+async def _shown(
+    session: AsyncSession,
+    meeting: WorkingSession,
+    group: WorkingGroup,
+    places: list[tuple[str, str]],
+    answer: tuple[str, datetime] | None = None,
+) -> Shown:
+    items = await agenda.on_agenda(session, meeting.id or 0)
+    changes = [meeting.updated_at, *(item.updated_at for item, _city in items)]
+    if answer is not None:
+        changes.append(answer[1])
+    return Shown(
+        meeting=meeting,
+        group=group,
+        places=places,
+        agenda=agenda.agenda_facts(items),
+        answer=answer[0] if answer is not None else None,
+        changed=max(changes),
+    )
 
 
 @dataclass
@@ -337,22 +360,24 @@ async def content(
     )
     found = list(rows.all())
     places = {group_id: await sessions.places(session, group_id) for group_id in groups}
-    answers: dict[int, str] = {}
+    answers: dict[int, tuple[str, datetime]] = {}
     if feed.user_id is not None and found:
         rsvps = await session.exec(
-            sqlmodel_select(SessionRsvp.session_id, SessionRsvp.answer).where(
+            sqlmodel_select(
+                SessionRsvp.session_id, SessionRsvp.answer, SessionRsvp.answered_at
+            ).where(
                 SessionRsvp.user_id == feed.user_id,
                 col(SessionRsvp.session_id).in_([m.id for m, _g in found]),
             )
         )
-        answers = dict(rsvps.all())
+        answers = {session_id: (said, at) for session_id, said, at in rsvps.all()}
     shown = [
-        Shown(
-            meeting=meeting,
-            group=group,
-            places=places.get(group.id or 0, []),
-            agenda=agenda.agenda_facts(await agenda.on_agenda(session, meeting.id or 0)),
-            answer=answers.get(meeting.id or 0),
+        await _shown(
+            session,
+            meeting,
+            group,
+            places.get(group.id or 0, []),
+            answers.get(meeting.id or 0),
         )
         for meeting, group in found
     ]
@@ -366,9 +391,4 @@ async def content(
 async def one(session: AsyncSession, session_id: int) -> Shown:
     """A single session, for a one-off .ics file."""
     meeting, group = await sessions.get(session, session_id)
-    return Shown(
-        meeting=meeting,
-        group=group,
-        places=await sessions.places(session, group.id or 0),
-        agenda=agenda.agenda_facts(await agenda.on_agenda(session, session_id)),
-    )
+    return await _shown(session, meeting, group, await sessions.places(session, group.id or 0))

@@ -222,6 +222,23 @@ async def test_moved_and_cancelled_sessions_keep_their_uid_and_raise_sequence(
     await harness.send(callback("ag:1:acc", COORDINATOR, latest, CHAT))
     with_agenda = await client.get(path, headers={"If-None-Match": etag})
     assert with_agenda.status_code == 200
+    # The agenda changed what the event says: LAST-MODIFIED moves, SEQUENCE (the session's
+    # version: its time and status) does not.
+    harness.clock.now += timedelta(hours=2)
+    await harness.command("/agenda minutes 1 25", COORDINATOR, CHAT)
+    timed = await client.get(path)
+    [before_event] = [
+        e
+        for e in icalendar.Calendar.from_ical(with_agenda.content).walk("VEVENT")
+        if str(e["UID"]) == f"b40-session-{moved.id}@b40-bot"
+    ]
+    [after_event] = [
+        e
+        for e in icalendar.Calendar.from_ical(timed.content).walk("VEVENT")
+        if str(e["UID"]) == f"b40-session-{moved.id}@b40-bot"
+    ]
+    assert after_event.decoded("LAST-MODIFIED") > before_event.decoded("LAST-MODIFIED")
+    assert after_event.decoded("SEQUENCE") == before_event.decoded("SEQUENCE") == 1
     assert "1. Heat action plans (İstanbul)" in icalendar.Calendar.from_ical(
         with_agenda.content
     ).walk("VEVENT")[0]["DESCRIPTION"].replace("\r", "")
