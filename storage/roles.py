@@ -7,8 +7,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import sqlmodel
-from sqlalchemy import BigInteger, BindParameter, Date, and_, bindparam, exists, literal, select
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Date,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -73,6 +84,12 @@ def _roles_query() -> Any:
         .limit(1)
         .scalar_subquery()
     )
+    # The groups the user coordinates, as "3,7" (group_concat / string_agg).
+    coordinated = (
+        select(func.aggregate_strings(cast(col(Coordinator.group_id), String), ","))
+        .where(col(Coordinator.user_id) == user_id)
+        .scalar_subquery()
+    )
     query = (
         select(
             approved,
@@ -81,6 +98,7 @@ def _roles_query() -> Any:
             pending_city,
             is_staff.label("is_staff"),
             presidency_city.label("presidency_city"),
+            coordinated.label("coordinated"),
         )
         .select_from(one_row)
         .outerjoin(
@@ -109,19 +127,14 @@ _ROLES = _roles_query()
 async def resolve_actor(
     session: AsyncSession, *, user_id: int, bootstrap_secretariat: Collection[int], today: date
 ) -> Actor:
-    """Roles in one query (claims, cities, staff, presidency), coordinators in a second."""
+    """Every role in one statement: claims, cities, staff, presidency, coordinated groups
+    (a coordinator who is no longer a delegate coordinates nothing)."""
     found = await session.exec(_ROLES, params={"user_id": user_id, "today": today})
     row = found.one()
-    delegate, city, claim, claim_city, staff, presidency_city_id = row
+    delegate, city, claim, claim_city, staff, presidency_city_id, coordinated = row
     coordinates: frozenset[int] = frozenset()
-    if delegate is not None:
-        coordinates = frozenset(
-            (
-                await session.exec(
-                    sqlmodel.select(Coordinator.group_id).where(Coordinator.user_id == user_id)
-                )
-            ).all()
-        )
+    if delegate is not None and coordinated:
+        coordinates = frozenset(int(group_id) for group_id in str(coordinated).split(","))
     return Actor(
         user_id=user_id,
         is_secretariat=user_id in bootstrap_secretariat or bool(staff),

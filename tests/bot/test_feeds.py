@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from bot.http import create_http_app
 from playground.updates import User, callback, group
+from storage import audit
 from storage.models import CalendarFeed, WorkingSession
 from tests.conftest import SECRETARY, BotHarness, Clock, link_chat, make_delegate, replies
 
@@ -269,7 +270,8 @@ async def test_personal_feeds_show_the_persons_groups_and_answers_and_reset_revo
     for old in (mine, network):
         gone = await client.get(_path(old))
         assert gone.status_code == 404 and gone.headers["cache-control"] == "no-store"
-    assert (await client.get(_path(new_mine))).status_code == 200
+    renewed_body = (await client.get(_path(new_mine))).content
+    assert f"b40-session-{meeting.id}@b40-bot".encode() in renewed_body  # still hers
     # The token is long and random, and not stored: only its hash is.
     token = new_mine.rsplit("/", 1)[1].removesuffix(".ics")
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
@@ -279,9 +281,30 @@ async def test_personal_feeds_show_the_persons_groups_and_answers_and_reset_revo
     # Someone who is not a delegate has no personal calendar.
     [refused] = replies(await harness.command("/calendar", STRANGER), STRANGER.id)
     assert refused.startswith("You are not a delegate of a member city yet.")
-    # Only organisers reset a group's address.
+    # Only organisers reset a group's address; the coordinator can.
+    group_path = await _group_feed(harness)
     [no] = replies(await harness.command("/calendar reset", DENIZ, CHAT), CHAT.id)
     assert no.startswith("Only this working group's coordinators")
+    assert (await client.get(group_path)).status_code == 200
+    [yes] = replies(await harness.command("/calendar reset", COORDINATOR, CHAT), CHAT.id)
+    assert yes.startswith("New links: the old ones no longer work.")
+    [new_group, _webcal] = _links(yes)
+    assert (await client.get(group_path)).status_code == 404
+    assert (
+        f"b40-session-{meeting.id}@b40-bot".encode() in (await client.get(_path(new_group))).content
+    )
+    # Eleni's own addresses are untouched by the group's reset.
+    assert (await client.get(_path(new_mine))).status_code == 200
+    async with harness.db.transaction() as session:
+        resets = [
+            (e.actor_id, e.subject, e.details["user"], e.details["group"])
+            for e in await audit.entries(session, action="calendar.reset")
+        ]
+    assert resets == [
+        (ELENI.id, "calendar:person", ELENI.id, None),
+        (ELENI.id, "calendar:network", ELENI.id, None),
+        (COORDINATOR.id, "calendar:group", None, 1),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,9 @@ async def test_a_request_supported_accepted_ordered_timed_and_shown_in_next_and_
         "Noted: Athens no longer supports request #1."
     )
     assert "Supported by" not in await _card_now(harness, 1)
+    # The city that asked does not support its own request: it is told why.
+    own = await _press(harness, "ag:1:sup", DENIZ)
+    assert _alert(own) == "İstanbul asked for request #1 itself; support is for the other cities."
     await _press(harness, "ag:1:sup", ELENI)
     await _press(harness, "ag:1:sup", COORDINATOR)
     assert "👍 Supported by: Athens, Belgrade" in await _card_now(harness, 1)
@@ -191,15 +194,24 @@ async def test_a_request_supported_accepted_ordered_timed_and_shown_in_next_and_
     assert "1. Flood defence — Belgrade · 30 min\n2. Heat action plans — İstanbul" in reminder
 
     async with harness.db.transaction() as session:
-        actions = [e.action for e in await audit.entries(session) if e.subject == "agenda:1"]
-    assert actions == [
-        "agenda.propose",
-        "agenda.support",
-        "agenda.unsupport",
-        "agenda.support",
-        "agenda.support",
-        "agenda.accept",
+        logged = [e for e in await audit.entries(session) if e.subject == "agenda:1"]
+    assert [(e.action, e.actor_id, e.details.get("city")) for e in logged] == [
+        ("agenda.propose", DENIZ.id, "İstanbul"),
+        ("agenda.support", ELENI.id, "Athens"),
+        ("agenda.unsupport", KOSTAS.id, "Athens"),
+        ("agenda.support", ELENI.id, "Athens"),
+        ("agenda.support", COORDINATOR.id, "Belgrade"),
+        ("agenda.accept", COORDINATOR.id, None),
     ]
+    assert {e.details["group"] for e in logged} == {"climate"}
+    # Withdrawing a support touches that request only: Athens still supports #2.
+    await _press(harness, "ag:2:sup", ELENI)
+    await _press(harness, "ag:1:sup", KOSTAS)
+    async with harness.db.transaction() as session:
+        supports = sorted(
+            (s.item_id, s.city_id) for s in (await session.exec(select(AgendaSupport))).all()
+        )
+    assert [item for item, _city in supports] == [1, 2]
 
 
 async def test_a_late_request_goes_to_the_following_session_and_the_delegate_is_told(
@@ -543,15 +555,20 @@ async def test_cancelling_a_session_moves_only_its_own_items(harness: BotHarness
     await _climate_group(harness)
     first = await _schedule(harness)
     spring = await _schedule(harness, "/schedule 2026-05-12 10:00 Europe/Belgrade 90")
+    await _propose(harness, "/propose Declined on spring")
+    await _press(harness, "ag:1:def", COORDINATOR)
+    await harness.command("/decline 1 Not this year", COORDINATOR, CHAT)
     for text in ("/propose Heat action plans", "/propose Flood defence"):
         _reply, card = await _propose(harness, text)
         number = card.text.split("#")[1].split(" ")[0]
         await _press(harness, f"ag:{number}:acc", COORDINATOR)
-    await _press(harness, "ag:2:def", COORDINATOR)  # to spring, waiting for a decision there
-    await _press(harness, "ag:2:acc", COORDINATOR)
-    await harness.command("/agenda order 1", COORDINATOR, CHAT)
+    await _press(harness, "ag:3:def", COORDINATOR)  # to spring, waiting for a decision there
+    await _press(harness, "ag:3:acc", COORDINATOR)
+    await harness.command("/agenda order 2", COORDINATOR, CHAT)
     await harness.command(f"/cancel {spring.id}", COORDINATOR, CHAT)
-    kept, moved = await _items(harness)
+    declined, kept, moved = await _items(harness)
+    # A declined request stays where it was declined.
+    assert (declined.session_id, declined.status) == (spring.id, "declined")
     # The winter session's item keeps its place; spring's goes to the session taking
     # requests (winter), still accepted, after the items already ordered there.
     assert (kept.session_id, kept.position, kept.status) == (first.id, 1, "accepted")
