@@ -573,3 +573,28 @@ async def test_cancelling_a_session_moves_only_its_own_items(harness: BotHarness
     # requests (winter), still accepted, after the items already ordered there.
     assert (kept.session_id, kept.position, kept.status) == (first.id, 1, "accepted")
     assert (moved.session_id, moved.position, moved.status) == (first.id, None, "accepted")
+
+
+async def test_a_request_left_undecided_past_its_session_goes_to_the_next_when_accepted(
+    harness: BotHarness, clock: Clock
+) -> None:
+    await _climate_group(harness)
+    first = await _schedule(harness)
+    spring = await _schedule(harness, "/schedule 2026-05-12 10:00 Europe/Belgrade 90")
+    await _propose(harness, "/propose Heat action plans")
+    clock.now = first.ends_at + timedelta(days=1)
+    accepted = await _press(harness, "ag:1:acc", COORDINATOR)
+    assert _alert(accepted) == f"Request #1 is accepted for session #{spring.id}."
+    # A stale card's Accept, pressed again: the request has been decided meanwhile.
+    again = await harness.press("ag:1:acc", COORDINATOR, on=_first_card(harness), chat=CHAT)
+    assert _alert(again) == (
+        "Request #1 has been decided or changed meanwhile. /agenda shows where it stands."
+    )
+
+
+def _first_card(harness: BotHarness) -> Call:
+    return next(
+        c
+        for c in harness.telegram.calls
+        if c.method == "sendMessage" and c.text.startswith("📌 Agenda request #1 ")
+    )
