@@ -367,6 +367,8 @@ async def test_outcomes_after_the_session_and_the_past_agenda(
         _reply, card = await _propose(harness, text)
         number = card.text.split("#")[1].split(" ")[0]
         await _press(harness, f"ag:{number}:acc", COORDINATOR)
+    # Accepted in turn, each is the next on the agenda.
+    assert "Item 3 on the agenda." in await _card_now(harness, 3)
     [early] = replies(await harness.command("/outcome 1 Adopt plans", COORDINATOR, CHAT), CHAT.id)
     assert early.startswith("Item #1's session has not begun yet")
 
@@ -565,6 +567,8 @@ async def test_cancelling_a_session_moves_only_its_own_items(harness: BotHarness
     await _press(harness, "ag:3:def", COORDINATOR)  # to spring, waiting for a decision there
     await _press(harness, "ag:3:acc", COORDINATOR)
     await harness.command("/agenda order 2", COORDINATOR, CHAT)
+    # Spring's agenda counts its own items: the first accepted there is its item 1.
+    assert (await _items(harness))[2].position == 1
     await harness.command(f"/cancel {spring.id}", COORDINATOR, CHAT)
     declined, kept, moved = await _items(harness)
     # A declined request stays where it was declined.
@@ -598,3 +602,16 @@ def _first_card(harness: BotHarness) -> Call:
         for c in harness.telegram.calls
         if c.method == "sendMessage" and c.text.startswith("📌 Agenda request #1 ")
     )
+
+
+async def test_a_request_accepted_while_no_session_is_planned_waits_for_one(
+    harness: BotHarness,
+) -> None:
+    await _climate_group(harness)
+    reply, _card = await _propose(harness, "/propose Heat action plans")
+    assert reply.startswith("Noted: request #1 waits for the next session")
+    accepted = await _press(harness, "ag:1:acc", COORDINATOR)
+    assert _alert(accepted) == ("Request #1 is accepted for the next session, once one is planned.")
+    meeting = await _schedule(harness)
+    [item] = await _items(harness)
+    assert (item.session_id, item.status, item.position) == (meeting.id, "accepted", 1)
