@@ -29,17 +29,8 @@ from storage.roles import resolve_actor
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
-PATH = "/calendar/{token}.ics"
+PATH = ics.FEED_PATH
 CACHE_SIZE = 2048  # feeds kept built in memory
-
-
-def feed_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/calendar/{token}.ics"
-
-
-def webcal_url(url: str) -> str:
-    """The same address for calendar apps that subscribe on a ``webcal://`` link."""
-    return "webcal://" + url.split("://", 1)[1]
 
 
 @dataclass(frozen=True)

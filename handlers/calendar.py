@@ -15,11 +15,10 @@ from telegram import InputFile, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden
 
-from bot.feeds import feed_url, webcal_url
 from handlers.common import Usage, callback_parts, chat_of, command_text
 from handlers.context import BotContext, esc
 from handlers.groups import chat_group
-from handlers.ics import one_off
+from handlers.ics import feed_url, one_off, webcal_url
 from handlers.render import group_name_label
 from locales import N_, _
 from storage import calendars

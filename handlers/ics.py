@@ -27,6 +27,7 @@ from storage.calendars import Shown
 from storage.models import AgendaOutcome, City, SessionStatus, Summit
 
 PRODID = "-//B40 Balkan Cities Network//Working-group bot//EN"
+FEED_PATH = "/calendar/{token}.ics"  # served by bot.feeds
 REFRESH = timedelta(hours=1)
 UID_DOMAIN = "b40-bot"
 
@@ -35,6 +36,15 @@ ANSWER_WORDS = {
     "maybe": "❔",
     "no": "❌",
 }
+
+
+def feed_url(base_url: str, token: str) -> str:
+    return base_url.rstrip("/") + FEED_PATH.format(token=token)
+
+
+def webcal_url(url: str) -> str:
+    """The same address for calendar apps that subscribe on a ``webcal://`` link."""
+    return "webcal://" + url.split("://", 1)[1]
 
 
 def uid(session_id: int) -> str:
