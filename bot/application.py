@@ -37,6 +37,7 @@ from handlers import (
     polls,
     presidency,
     registration,
+    report,
     secretariat,
     sessions,
     summit,
@@ -142,6 +143,7 @@ COMMANDS = [
     ("outcome", agenda.outcome),
     ("calendar", calendar.calendar_command),
     ("summit", summit.summit_command),
+    ("report", report.report_command),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.

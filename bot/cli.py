@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply all migrations")
     load = commands.add_parser("import-cities", help="load member cities from a CSV file")
     load.add_argument("file", type=Path, help="CSV with name,country,timezone[,founding]")
+    annual = commands.add_parser(
+        "report", help="write the annual report (HTML, CSV figures, a chart) of a year"
+    )
+    annual.add_argument("year", type=int, help="the year, e.g. 2027")
+    annual.add_argument("--out", type=Path, default=Path(), help="folder to write it to")
     play = commands.add_parser(
         "playground",
         help="try the bot in the browser: no token, no Telegram, a sample network",
@@ -213,6 +218,45 @@ async def import_cities(
     finally:
         await db.dispose()
     print(f"{path}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+    return 0
+
+
+async def write_report(
+    settings: Settings, year: int, out: Path, *, now: Callable[[], datetime] = utcnow
+) -> int:
+    """The files /report sends, in the default language, written to ``out``."""
+    from handlers import report as annual
+    from locales import use_language
+    from storage import report as figures
+
+    if not annual.FIRST_YEAR <= year <= annual.LAST_YEAR:
+        print(f"{year} is not a year the network could report on", file=sys.stderr)
+        return 2
+    db = await _open_database(settings)
+    try:
+        async with db.transaction() as session:
+            found = await figures.build(session, year=year, zone=settings.timezone, now=now())
+    finally:
+        await db.dispose()
+    if found.empty:
+        print(f"nothing to report for {year}: no session, poll, new member or term recorded")
+        return 1
+    with use_language(settings.default_language):
+        files = annual.render(found, settings.default_language)
+    written = {
+        out / f"b40-report-{year}.html": files.html,
+        out / f"b40-figures-{year}.csv": files.csv,
+        out / f"b40-attendance-{year}.png": files.png,
+    }
+    try:
+        await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+        for path, data in written.items():
+            await asyncio.to_thread(path.write_bytes, data)
+    except OSError as exc:
+        print(f"cannot write to {out}: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
     return 0
 
 
@@ -554,6 +598,8 @@ def main(argv: Sequence[str] | None = None, *, now: Callable[[], datetime] = utc
                     open_page=args.open,
                 )
             )
+        if args.command == "report":
+            return asyncio.run(write_report(settings, args.year, args.out, now=now))
         return asyncio.run(import_cities(settings, args.file, now=now))
     except (MissingTokenError, StartupFault) as exc:
         log.debug("%s", redact("".join(traceback.format_exception(exc)), secrets))

@@ -270,6 +270,9 @@ ROLE_NEEDED = {
     "presidency_or_secretariat": N_(
         "Only the term presidency or the secretariat can propose a working group."
     ),
+    "presidency_or_secretariat_report": N_(
+        "Only the term presidency or the secretariat can make the annual report."
+    ),
     "chat_admin": N_("Only this chat's administrators or the secretariat can do that."),
     "city_delegate": N_("Only the city's own delegates or the secretariat can do that."),
     "poll_opener": N_(
@@ -347,6 +350,7 @@ USAGE = {
         "/calendar gives the links of your calendar subscriptions (in a working group's "
         "chat, the group's); /calendar reset replaces them."
     ),
+    "report": N_("Give the year: /report <year>, e.g. /report 2027."),
     "summit": N_(
         "/summit shows the summits recorded. The secretariat records one with its first and "
         "last day and the host city: /summit 2027-05-12 2027-05-14 Thessaloniki."

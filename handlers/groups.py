@@ -80,7 +80,7 @@ async def chat_group(update: Update, ctx: BotContext) -> WorkingGroup:
 
 async def join(update: Update, ctx: BotContext) -> None:
     group = await chat_group(update, ctx)
-    city = await groups.join(ctx.session, actor=await ctx.actor(), group=group)
+    city = await groups.join(ctx.session, actor=await ctx.actor(), group=group, now=ctx.now())
     ctx.reply(
         update, _("{city} joined {group}.").format(city=city_label(city), group=group_label(group))
     )

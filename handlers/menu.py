@@ -52,6 +52,7 @@ HELP_SECRETARIAT = [
     ("secretariat", N_("list staff and pending requests; add or remove <user id>")),
     ("election", N_("open | vote | close — run the presidency election")),
     ("summit", N_("YYYY-MM-DD [YYYY-MM-DD] <city> — record the annual summit")),
+    ("report", N_("<year> — the annual report: HTML, CSV figures and a chart")),
 ]
 
 

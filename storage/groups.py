@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -100,10 +100,15 @@ async def link_chat(
     return group
 
 
-async def join(session: AsyncSession, *, actor: Actor, group: WorkingGroup) -> City:
+async def join(
+    session: AsyncSession, *, actor: Actor, group: WorkingGroup, now: datetime | None = None
+) -> City:
+    """The actor's city joins the group, from ``now`` (the bot's clock; the annual report
+    counts a city at the sessions held while it was a member)."""
     city = actor.approved_city()
+    joined_at = now or utcnow()
     if not await insert_new(
-        session, GroupMembership, group_id=group.id, city_id=city.id, joined_at=utcnow()
+        session, GroupMembership, group_id=group.id, city_id=city.id, joined_at=joined_at
     ):
         raise errors.AlreadyInGroup(city=city.name, group=group.name)
     audit.record(
