@@ -297,9 +297,16 @@ async def test_decline_with_a_reason_defer_and_a_cancelled_session(
         deferred
     )
     # Deferred again, there is no session after spring: it waits for one.
+    clock.now += timedelta(hours=1)
     await _press(harness, "ag:2:def", COORDINATOR)
-    [_declined, waiting] = await _items(harness)
+    [declined, waiting] = await _items(harness)
     assert waiting.session_id is None and waiting.deferrals == 2 and waiting.status == "pending"
+    assert (waiting.position, waiting.decided_by, waiting.decided_at) == (
+        None,
+        COORDINATOR.id,
+        clock.now,
+    )
+    assert (declined.decided_by, declined.reason) == (COORDINATOR.id, "Covered by <the> heat item")
 
     # Accepted for spring, then spring is cancelled: it goes back to wait, still accepted,
     # and to the next session fixed.
@@ -433,6 +440,7 @@ async def test_outcomes_after_the_session_and_the_past_agenda(
         (STRANGER, "/propose An item", "You are not a delegate of a member city yet."),
         (DENIZ, "/decline 1 no", "Only this working group's coordinators, the secretariat"),
         (COORDINATOR, "/decline 9 no", "There is no agenda request #9 in this working group."),
+        (COORDINATOR, "/decline 1 " + "r" * 301, "That text is too long: at most 300 characters"),
         (COORDINATOR, "/agenda minutes 1 20", "Request #1 is not on an agenda"),
         (COORDINATOR, "/agenda order 1", "Request #1 is not on an agenda"),
         (COORDINATOR, "/agenda order 1 1", "/agenda shows the next session's agenda"),
