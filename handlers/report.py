@@ -107,6 +107,10 @@ def _table(head: list[str], rows: list[list[object]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _heading(text: str) -> str:
+    return f"<h2>{html.escape(text)}</h2>"
+
+
 def report_html(report: figures.AnnualReport, png: bytes, language: str) -> bytes:
     title = _("B40 Balkan Cities Network: annual report {year}").format(year=report.year)
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -121,14 +125,14 @@ def report_html(report: figures.AnnualReport, png: bytes, language: str) -> byte
             )
             + "</p>"
         )
-    parts.append(f"<h2>{html.escape(_('Sessions'))}</h2>")
+    parts.append(_heading(_("Sessions")))
     parts.append(
         _table(
             [_("Working group"), _("held"), _("cancelled")],
             [[g.name, g.held, g.cancelled] for g in report.groups],
         )
     )
-    parts.append(f"<h2>{html.escape(_('Attendance'))}</h2>")
+    parts.append(_heading(_("Attendance")))
     parts.append(
         "<p>"
         + html.escape(
@@ -140,9 +144,8 @@ def report_html(report: figures.AnnualReport, png: bytes, language: str) -> byte
         + "</p>"
     )
     chart_data = base64.b64encode(png).decode()
-    parts.append(
-        f'<img src="data:image/png;base64,{chart_data}" alt="{html.escape(_("Attendance"))}">'
-    )
+    alt = html.escape(_("Attendance by city per quarter, {year}").format(year=report.year))
+    parts.append(f'<img src="data:image/png;base64,{chart_data}" alt="{alt}">')
     parts.append(
         _table(
             [_("City"), _("Country"), _("expected"), _("attended"), "Q1", "Q2", "Q3", "Q4"],
@@ -158,7 +161,7 @@ def report_html(report: figures.AnnualReport, png: bytes, language: str) -> byte
             [[country_name(c), e, a] for c, e, a in report.by_country()],
         )
     )
-    parts.append(f"<h2>{html.escape(_('Agenda items'))}</h2>")
+    parts.append(_heading(_("Agenda items")))
     parts.append(
         _table(
             [_("Outcome"), _("items")],
@@ -180,7 +183,7 @@ def report_html(report: figures.AnnualReport, png: bytes, language: str) -> byte
             ],
         )
     )
-    parts.append(f"<h2>{html.escape(_('Polls'))}</h2>")
+    parts.append(_heading(_("Polls")))
     parts.append(
         _table(
             [_("Working group"), _("Question"), _("cities voted"), _("Result")],
@@ -195,7 +198,7 @@ def report_html(report: figures.AnnualReport, png: bytes, language: str) -> byte
             ],
         )
     )
-    parts.append(f"<h2>{html.escape(_('Membership'))}</h2>")
+    parts.append(_heading(_("Membership")))
     parts.append(
         _table(
             [_("New member city"), _("Country"), _("joined")],
