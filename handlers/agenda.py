@@ -17,10 +17,10 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from handlers.common import (
-    TooLong,
     Usage,
     callback_parts,
     chat_of,
+    command_lines,
     command_text,
     keyboard,
     parse_number,
@@ -196,12 +196,7 @@ def _entry_line(entry: agenda.Entry, *, where: bool = False) -> str:
 
 def _request_text(update: Update) -> tuple[str, str]:
     """Title (the first line after /propose) and description (the lines after it)."""
-    message = update.effective_message
-    text = message.text if message is not None and message.text else ""
-    rest = re.sub(r"^/\S*", "", text, count=1).strip()
-    if len(rest) > MAX_REQUEST:
-        raise TooLong()
-    lines = rest.splitlines()
+    lines = command_lines(update, MAX_REQUEST).splitlines()
     if not lines or not lines[0].strip():
         raise Usage("propose")
     return lines[0], "\n".join(lines[1:])
@@ -458,18 +453,18 @@ async def decline(update: Update, ctx: BotContext) -> None:
     )
 
 
+def _numbered(update: Update, command: str) -> tuple[int, str]:
+    """``<number> [text]``: what /opinion and /outcome take (the text may span lines)."""
+    match = NUMBERED.fullmatch(command_lines(update, agenda.MAX_TEXT + 20))
+    if match is None:
+        raise Usage(command)
+    return int(match.group(1)), match.group(2) or ""
+
+
 async def opinion(update: Update, ctx: BotContext) -> None:
     """/opinion <item> <text> gives the city's opinion; /opinion <item> shows them all."""
     group = await chat_group(update, ctx)
-    message = update.effective_message
-    text = message.text if message is not None and message.text else ""
-    rest = re.sub(r"^/\S*", "", text, count=1).strip()
-    if len(rest) > agenda.MAX_TEXT + 20:
-        raise TooLong()
-    match = NUMBERED.fullmatch(rest)
-    if match is None:
-        raise Usage("opinion")
-    item_id, said = int(match.group(1)), match.group(2) or ""
+    item_id, said = _numbered(update, "opinion")
     item = await agenda.in_group(ctx.session, item_id, group)
     if not said.strip():
         [entry] = await agenda.entries(ctx.session, [item])
@@ -507,15 +502,7 @@ async def opinion(update: Update, ctx: BotContext) -> None:
 async def outcome(update: Update, ctx: BotContext) -> None:
     """/outcome <item> <recommendation>; /outcome <item> alone offers the other outcomes."""
     group = await chat_group(update, ctx)
-    message = update.effective_message
-    text = message.text if message is not None and message.text else ""
-    rest = re.sub(r"^/\S*", "", text, count=1).strip()
-    if len(rest) > agenda.MAX_TEXT + 20:
-        raise TooLong()
-    match = NUMBERED.fullmatch(rest)
-    if match is None:
-        raise Usage("outcome")
-    item_id, recommendation = int(match.group(1)), match.group(2) or ""
+    item_id, recommendation = _numbered(update, "outcome")
     item = await agenda.in_group(ctx.session, item_id, group)
     if not recommendation.strip():
         agenda.require_organiser(await ctx.actor(), group.id or 0)

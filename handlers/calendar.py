@@ -8,7 +8,6 @@ stops the old address at once and gives a new one (a group's: organisers only).
 
 from __future__ import annotations
 
-import logging
 import re
 
 from telegram import InputFile, Update
@@ -23,8 +22,6 @@ from handlers.render import group_name_label
 from locales import N_, _
 from storage import calendars
 from storage.models import FeedKind
-
-log = logging.getLogger(__name__)
 
 ICS = re.compile(r"ics:(\d{1,9})")
 
@@ -50,52 +47,43 @@ async def calendar_command(update: Update, ctx: BotContext) -> None:
     reset = words == ["reset"]
     actor = await ctx.actor()
     key, now = ctx.deps.calendar_key, ctx.now()
-    if chat_of(update).type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        group = await chat_group(update, ctx)
+
+    async def token(
+        kind: FeedKind, *, user_id: int | None = None, group_id: int | None = None
+    ) -> str:
+        """The feed's address: a new one on reset, else the one it has (made if none)."""
         if reset:
-            _feed, token = await calendars.reset(
-                ctx.session, key, FeedKind.GROUP, actor=actor, group_id=group.id, now=now
+            _feed, made = await calendars.reset(
+                ctx.session, key, kind, actor=actor, user_id=user_id, group_id=group_id, now=now
             )
         else:
-            _feed, token = await calendars.address(
-                ctx.session, key, FeedKind.GROUP, group_id=group.id, now=now
+            _feed, made = await calendars.address(
+                ctx.session, key, kind, user_id=user_id, group_id=group_id, now=now
             )
+        return made
+
+    if chat_of(update).type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        group = await chat_group(update, ctx)
         lines = [
             "📅 "
             + _("The calendar of {group}: its sessions, with their agendas and join links.").format(
                 group=group_name_label(group.name, group.slug)
             ),
-            _links(ctx, token),
-            "",
-            esc(_(HOW)),
+            _links(ctx, await token(FeedKind.GROUP, group_id=group.id)),
         ]
-        if reset:
-            lines.insert(0, _("New links: the old ones no longer work."))
-        ctx.reply(update, "\n".join(lines))
-        return
-    if not (actor.is_secretariat or actor.is_presidency):
-        actor.approved_city()  # a delegate's calendar is of their city's groups
-    found = {}
-    for kind in (FeedKind.PERSON, FeedKind.NETWORK):
-        if reset:
-            _feed, found[kind] = await calendars.reset(
-                ctx.session, key, kind, actor=actor, user_id=actor.user_id, now=now
-            )
-        else:
-            _feed, found[kind] = await calendars.address(
-                ctx.session, key, kind, user_id=actor.user_id, now=now
-            )
-    lines = [
-        "📅 " + _("Your calendar: every session of your working groups, with your answers."),
-        _links(ctx, found[FeedKind.PERSON]),
-        "",
-        _("Every working group's sessions:"),
-        _links(ctx, found[FeedKind.NETWORK]),
-        "",
-        esc(_(HOW)),
-    ]
+    else:
+        if not (actor.is_secretariat or actor.is_presidency):
+            actor.approved_city()  # a delegate's calendar is of their city's groups
+        lines = [
+            "📅 " + _("Your calendar: every session of your working groups, with your answers."),
+            _links(ctx, await token(FeedKind.PERSON, user_id=actor.user_id)),
+            "",
+            _("Every working group's sessions:"),
+            _links(ctx, await token(FeedKind.NETWORK, user_id=actor.user_id)),
+        ]
     if reset:
         lines.insert(0, _("New links: the old ones no longer work."))
+    lines += ["", esc(_(HOW))]
     ctx.reply(update, "\n".join(lines))
 
 

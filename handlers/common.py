@@ -56,6 +56,17 @@ def command_text(update: Update) -> str:
     return rest
 
 
+def command_lines(update: Update, limit: int) -> str:
+    """Everything after the command word, its lines kept (a title and a description, a
+    number and a text): for the few commands whose argument may be long and span lines."""
+    message = update.effective_message
+    text = message.text if message is not None and message.text else ""
+    rest = re.sub(r"^/\S*", "", text, count=1).strip()
+    if len(rest) > limit:
+        raise TooLong()
+    return rest
+
+
 def sender(update: Update) -> TelegramUser:
     """The user behind an update that has one (commands and button presses always do)."""
     user = update.effective_user

@@ -31,12 +31,6 @@ FEED_PATH = "/calendar/{token}.ics"  # served by bot.feeds
 REFRESH = timedelta(hours=1)
 UID_DOMAIN = "b40-bot"
 
-ANSWER_WORDS = {
-    "yes": "✅",
-    "maybe": "❔",
-    "no": "❌",
-}
-
 
 def feed_url(base_url: str, token: str) -> str:
     return base_url.rstrip("/") + FEED_PATH.format(token=token)

@@ -23,12 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, errors, outbox
+from storage.db import insert_for
 from storage.models import (
     AgendaItem,
     AgendaOpinion,
@@ -492,10 +491,6 @@ async def decide(
 # --- other cities' voices --------------------------------------------------------------------
 
 
-def _upsert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def support(
     session: AsyncSession, *, actor: Actor, item_id: int, now: datetime
 ) -> tuple[AgendaItem, City, bool]:
@@ -508,7 +503,7 @@ async def support(
     if item.city_id == city.id:
         raise errors.OwnAgendaItem(item=item_id, city=city.name)
     added = await session.exec(
-        _upsert(session)(AgendaSupport)
+        insert_for(session)(AgendaSupport)
         .values(item_id=item_id, city_id=city.id, user_id=actor.user_id, at=now)
         .on_conflict_do_nothing(index_elements=["item_id", "city_id"])
     )
@@ -542,7 +537,7 @@ async def opine(
         raise ValueError("an opinion needs words")
     values = {"item_id": item_id, "city_id": city.id, "user_id": actor.user_id, "text": text}
     await session.exec(
-        _upsert(session)(AgendaOpinion)
+        insert_for(session)(AgendaOpinion)
         .values(**values, at=now)
         .on_conflict_do_update(
             index_elements=["item_id", "city_id"],
@@ -600,6 +595,17 @@ async def order(
     return sorted(current, key=lambda pair: pair[0].position or 0)
 
 
+async def _accepted(
+    session: AsyncSession, actor: Actor, group: WorkingGroup, item_id: int
+) -> AgendaItem:
+    """An organiser's hold on an accepted item of this group (timing it, its outcome)."""
+    item = await in_group(session, item_id, group)
+    require_organiser(actor, group.id or 0)
+    if item.status != AgendaStatus.ACCEPTED.value:
+        raise errors.NotOnAgenda(item=item_id)
+    return item
+
+
 async def set_minutes(
     session: AsyncSession,
     *,
@@ -610,10 +616,7 @@ async def set_minutes(
     now: datetime,
 ) -> AgendaItem:
     """The time an accepted item gets; 0 takes it away."""
-    item = await in_group(session, item_id, group)
-    require_organiser(actor, group.id or 0)
-    if item.status != AgendaStatus.ACCEPTED.value:
-        raise errors.NotOnAgenda(item=item_id)
+    item = await _accepted(session, actor, group, item_id)
     if not 0 <= minutes <= MAX_MINUTES:
         raise errors.InvalidAgendaMinutes(max=MAX_MINUTES)
     item.minutes = minutes or None
@@ -662,10 +665,7 @@ async def record_outcome(
 ) -> AgendaItem:
     """After its session has begun, what became of an accepted item; a later record of the
     same item corrects the earlier one (both are in the audit log)."""
-    item = await in_group(session, item_id, group)
-    require_organiser(actor, group.id or 0)
-    if item.status != AgendaStatus.ACCEPTED.value:
-        raise errors.NotOnAgenda(item=item_id)
+    item = await _accepted(session, actor, group, item_id)
     meeting = await _session_of(session, item)
     if meeting is None or meeting.starts_at > now:
         raise errors.OutcomeTooEarly(item=item_id, session=item.session_id or 0)

@@ -97,6 +97,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(read)
 
 
+def insert_for(session: AsyncSession) -> Any:
+    """The INSERT of the session's database, with its ON CONFLICT clauses (PostgreSQL's
+    or SQLite's: the same statement, built by each dialect's own construct)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 async def insert_new(session: AsyncSession, model: type[SQLModel], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING: False when the row was there already.
 
@@ -104,8 +110,9 @@ async def insert_new(session: AsyncSession, model: type[SQLModel], **values: Any
     commit); this way the second waits for the first and learns the row exists, so it
     gets the same answer as a sequential second try.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = await session.exec(insert(model).values(**values).on_conflict_do_nothing())
+    result = await session.exec(
+        insert_for(session)(model).values(**values).on_conflict_do_nothing()
+    )
     return bool(result.rowcount)
 
 

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import insert_for
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
@@ -95,7 +94,7 @@ async def enqueue_many(
         }
         for entry in entries
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = insert(OutboxMessage).values(rows).on_conflict_do_nothing()
     result = await session.exec(statement)
     session.info[WROTE] = True

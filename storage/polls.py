@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from sqlalchemy import delete, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, errors, outbox, sessions
+from storage.db import insert_for
 from storage.models import (
     AuditEntry,
     Chat,
@@ -174,7 +173,7 @@ async def _set_answer(
 ) -> None:
     """The city's answer to one option, replacing any earlier one: one statement, so two
     delegates of a city answering at once leave one row, the later one's."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = insert(PollVote).values(
         poll_id=poll_id,
         position=position,

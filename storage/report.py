@@ -140,7 +140,9 @@ async def build(session: AsyncSession, *, year: int, zone: str, now: datetime) -
             entry.held += 1
 
     cities = {c.id: c for c in (await session.exec(select(City))).all()}
-    members = (await session.exec(select(GroupMembership))).all()
+    members: dict[int, list[GroupMembership]] = {}
+    for membership in (await session.exec(select(GroupMembership))).all():
+        members.setdefault(membership.group_id, []).append(membership)
     answers = (
         await session.exec(
             select(SessionRsvp.session_id, SessionRsvp.city_id).where(
@@ -153,8 +155,8 @@ async def build(session: AsyncSession, *, year: int, zone: str, now: datetime) -
     attendance: dict[int, CityAttendance] = {}
     for meeting in held:
         quarter = (meeting.starts_at.astimezone(tz).month - 1) // 3
-        for membership in members:
-            if membership.group_id != meeting.group_id or membership.joined_at > meeting.starts_at:
+        for membership in members.get(meeting.group_id, []):
+            if membership.joined_at > meeting.starts_at:
                 continue
             city = cities[membership.city_id]
             row = attendance.setdefault(

@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import agenda, audit, errors, outbox
+from storage.db import insert_for
 from storage.models import (
     Chat,
     City,
@@ -396,7 +395,7 @@ async def answer(
     meeting, group = await _changeable(session, session_id, now=now)
     if await session.get(GroupMembership, (group.id, city.id)) is None:
         raise errors.NotInGroup(city=city.name, group=group.name)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     values = {
         "session_id": session_id,
         "user_id": actor.user_id,
