@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -271,6 +271,23 @@ async def make_delegate(harness: BotHarness, user: User, city: str, role: str = 
     notice, data = approve_button(harness, user.id)
     calls = await harness.press(data, SECRETARY, on=notice)
     assert any(city in t for t in replies(calls, SECRETARY.id)), replies(calls)
+
+
+async def working_group(
+    harness: BotHarness,
+    chat: Chat,
+    slug: str,
+    members: Sequence[tuple[User, str]],
+    *,
+    coordinator: User,
+) -> None:
+    """A working group's chat, linked; each (user, city) an approved delegate whose city
+    joined it there; ``coordinator`` (one of them) appointed by the secretariat."""
+    await link_chat(harness, chat, slug)
+    for user, city in members:
+        await make_delegate(harness, user, city)
+        await harness.command("/join", user, chat)
+    await harness.command(f"/coordinator {coordinator.id}", SECRETARY, chat)
 
 
 async def link_chat(harness: BotHarness, chat: Chat, slug: str) -> None:

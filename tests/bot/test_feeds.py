@@ -27,13 +27,20 @@ from bot.http import create_http_app
 from playground.updates import User, callback, group
 from storage import audit
 from storage.models import CalendarFeed, WorkingSession
-from tests.conftest import SECRETARY, BotHarness, Clock, link_chat, make_delegate, replies
+from tests.conftest import (
+    SECRETARY,
+    BotHarness,
+    Clock,
+    replies,
+    working_group,
+)
 
 CHAT = group(-1007810001, "B40 Climate")
 COORDINATOR = User(id=81_100_001, first_name="Marko", language_code="en")  # Belgrade
 ELENI = User(id=81_100_002, first_name="Eleni", language_code="en")  # Athens
 DENIZ = User(id=81_100_003, first_name="Deniz", language_code="en")  # İstanbul
 STRANGER = User(id=81_100_004, first_name="Alex", language_code="en")
+MEMBERS = ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul"))
 JS = Path(__file__).parent.parent / "js"
 
 # (what is typed, the instant it is): each side of each switch, in three zones.
@@ -50,11 +57,7 @@ SESSIONS = [
 
 
 async def _climate_group(harness: BotHarness) -> None:
-    await link_chat(harness, CHAT, "climate")
-    for user, city in ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul")):
-        await make_delegate(harness, user, city)
-        await harness.command("/join", user, CHAT)
-    await harness.command(f"/coordinator {COORDINATOR.id}", SECRETARY, CHAT)
+    await working_group(harness, CHAT, "climate", MEMBERS, coordinator=COORDINATOR)
 
 
 async def _schedule(harness: BotHarness, when: str, title: str = "") -> WorkingSession:

@@ -28,6 +28,7 @@ from tests.conftest import (
     make_delegate,
     replies,
     snapshot,
+    working_group,
 )
 
 CHAT = group(-1007790001, "B40 Climate")
@@ -38,6 +39,7 @@ DENIZ = User(id=79_100_003, first_name="Deniz", language_code="en")  # İstanbul
 OUTSIDER = User(id=79_100_004, first_name="Ana", language_code="en")  # Zagreb, not in the group
 STRANGER = User(id=79_100_005, first_name="Alex", language_code="en")  # nobody's delegate
 KOSTAS = User(id=79_100_006, first_name="Kostas", language_code="en")  # Athens too
+MEMBERS = ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul"))
 
 # 2026-02-10 10:00 Belgrade is 09:00 UTC; requests close 7 days before.
 FIRST = "/schedule 2026-02-10 10:00 Europe/Belgrade 90 | Winter session"
@@ -45,12 +47,8 @@ FIRST_DEADLINE = "Tuesday, 3 February 2026 10:00 Belgrade · 11:00 Athens · 12:
 
 
 async def _climate_group(harness: BotHarness) -> None:
-    await link_chat(harness, CHAT, "climate")
-    for user, city in ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul")):
-        await make_delegate(harness, user, city)
-        await harness.command("/join", user, CHAT)
+    await working_group(harness, CHAT, "climate", MEMBERS, coordinator=COORDINATOR)
     await make_delegate(harness, KOSTAS, "Athens")
-    await harness.command(f"/coordinator {COORDINATOR.id}", SECRETARY, CHAT)
     await make_delegate(harness, OUTSIDER, "Zagreb")
 
 

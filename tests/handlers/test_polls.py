@@ -22,11 +22,11 @@ from tests.conftest import (
     SECRETARY,
     BotHarness,
     Clock,
-    link_chat,
     make_delegate,
     replies,
     running_bot,
     snapshot,
+    working_group,
 )
 
 CHAT = group(-1007780001, "B40 Climate")
@@ -36,15 +36,12 @@ KOSTAS = User(id=78_100_003, first_name="Kostas", language_code="en")  # Athens 
 DENIZ = User(id=78_100_004, first_name="Deniz", language_code="en")  # İstanbul
 OUTSIDER = User(id=78_100_005, first_name="Ana", language_code="en")  # Zagreb, not in the group
 STRANGER = User(id=78_100_006, first_name="Alex", language_code="en")  # nobody's delegate
+MEMBERS = ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul"))
 
 
 async def _climate_group(harness: BotHarness) -> None:
-    await link_chat(harness, CHAT, "climate")
-    for user, city in ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul")):
-        await make_delegate(harness, user, city)
-        await harness.command("/join", user, CHAT)
+    await working_group(harness, CHAT, "climate", MEMBERS, coordinator=COORDINATOR)
     await make_delegate(harness, KOSTAS, "Athens")
-    await harness.command(f"/coordinator {COORDINATOR.id}", SECRETARY, CHAT)
     await make_delegate(harness, OUTSIDER, "Zagreb")
 
 

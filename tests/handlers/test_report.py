@@ -15,12 +15,19 @@ import pytest
 from bot.cli import main
 from playground.emulator import Call
 from playground.updates import User, callback, group
-from tests.conftest import SECRETARY, BotHarness, Clock, link_chat, make_delegate, replies
+from tests.conftest import (
+    SECRETARY,
+    BotHarness,
+    Clock,
+    replies,
+    working_group,
+)
 
 CHAT = group(-1007820001, "B40 Climate")
 COORDINATOR = User(id=82_100_001, first_name="Marko", language_code="en")  # Belgrade
 ELENI = User(id=82_100_002, first_name="Eleni", language_code="en")  # Athens
 DENIZ = User(id=82_100_003, first_name="Deniz", language_code="en")  # İstanbul
+MEMBERS = ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul"))
 DECEMBER = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
@@ -28,11 +35,7 @@ async def _a_year(harness: BotHarness, clock: Clock) -> None:
     """Two sessions held (February and May), one cancelled; answers; an agenda item with
     its recommendation; a closed poll; the 2026 term."""
     await harness.command("/language en", SECRETARY)
-    await link_chat(harness, CHAT, "climate")
-    for user, city in ((COORDINATOR, "Belgrade"), (ELENI, "Athens"), (DENIZ, "İstanbul")):
-        await make_delegate(harness, user, city)
-        await harness.command("/join", user, CHAT)
-    await harness.command(f"/coordinator {COORDINATOR.id}", SECRETARY, CHAT)
+    await working_group(harness, CHAT, "climate", MEMBERS, coordinator=COORDINATOR)
     await harness.command("/presidency 2026 Thessaloniki", SECRETARY)
     cards = {}
     for number, when in ((1, "2026-02-10"), (2, "2026-05-12"), (3, "2026-06-16")):
