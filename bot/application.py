@@ -8,7 +8,6 @@ from typing import Any
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -23,6 +22,7 @@ from telegram.request import BaseRequest
 from bot.settings import Settings
 from handlers import (
     agenda,
+    broadcast,
     calendar,
     chats,
     cities,
@@ -44,6 +44,7 @@ from handlers import (
 )
 from handlers.common import Forged
 from handlers.context import BotContext, Deps, Progress, run_update
+from handlers.limiter import TelegramLimiter
 from handlers.outbox import OutboxWorker
 from locales import SUPPORTED_LANGUAGES, _, use_language
 from scheduler.clock import Clock, utcnow
@@ -71,6 +72,7 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
     outbox: OutboxWorker
     tallies: polls.TallyDrawer
     progress: Progress
+    broadcasts: broadcast.BroadcastProgress
 
     async def process_update(self, update: object) -> None:
         if isinstance(update, Update) and not self.takes(update):
@@ -97,6 +99,7 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
 
     async def stop(self) -> None:
         self.outbox.stop()
+        self.broadcasts.stop()
         await self.tallies.settle()
         await super().stop()
 
@@ -144,6 +147,8 @@ COMMANDS = [
     ("calendar", calendar.calendar_command),
     ("summit", summit.summit_command),
     ("report", report.report_command),
+    ("broadcast", broadcast.broadcast_command),
+    ("broadcasts", broadcast.broadcasts_command),
 ]
 
 # (pattern prefix, handler): every button the bot draws; anything else is forged.
@@ -164,6 +169,7 @@ BUTTONS = [
     (r"^ag:", agenda.card_button),
     (r"^ao:", agenda.outcome_button),
     (r"^ics:", calendar.ics_button),
+    (r"^bc:", broadcast.broadcast_button),
 ]
 
 
@@ -178,7 +184,7 @@ def build_application(
     token: str | None = None,
     request: BaseRequest | None = None,
     clock: Clock | None = None,
-    rate_limiter: bool = True,
+    rate_limiter: bool | TelegramLimiter = True,
     jobs: bool = True,
 ) -> B40Application:
     """Build the bot. ``request`` replaces the HTTP layer (tests); ``clock`` the time (tests)."""
@@ -196,10 +202,11 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limiter:
-        # The limiter paces sending (30/s overall, 20/min per group); it never sleeps out a
-        # 429 itself: a reply that meets one goes to the outbox, which waits for that chat only.
-        limiter: Any = AIORateLimiter(max_retries=0)  # PTB types the builder for no limiter
-        builder = builder.rate_limiter(limiter)
+        # The limiter paces sending (30/s overall, 20/min per group, 1/s per chat); it never
+        # sleeps out a 429 itself: a reply that meets one goes to the outbox, which waits for
+        # that chat only.
+        limiter: Any = TelegramLimiter() if rate_limiter is True else rate_limiter
+        builder = builder.rate_limiter(limiter)  # PTB types the builder for no limiter
     if not jobs:
         builder = builder.job_queue(None)  # type: ignore[arg-type]  # None disables, as documented
     application = builder.build()
@@ -213,6 +220,13 @@ def build_application(
         application.bot, db, default_language=settings.default_language
     )
     application.progress = Progress()
+    application.broadcasts = broadcast.BroadcastProgress(
+        application.bot,
+        db,
+        default_language=settings.default_language,
+        wake_outbox=application.outbox.kick,
+    )
+    application.outbox.on_progress = application.broadcasts.touch
     application.deps = Deps(
         db=db,
         bootstrap_secretariat=settings.secretariat,
@@ -281,6 +295,8 @@ async def _deliver_outbox(context: BotContext) -> None:
     application = context.application
     if isinstance(application, B40Application):
         await application.outbox.deliver_due()
+        # A broadcast whose last recipient was dealt with before a restart is closed here.
+        await application.broadcasts.sweep()
 
 
 async def _sweep_sessions(context: BotContext) -> None:

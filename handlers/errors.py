@@ -166,6 +166,32 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "A summit lasts from one to {max} days, its last day on or after its first: "
         "/summit 2027-05-12 2027-05-14 Thessaloniki."
     ),
+    errors.EmptyBroadcast: N_(
+        "Write the broadcast after the command: /broadcast <text>, e.g. /broadcast The "
+        "summit is on 12 May. Or reply /broadcast to a message to send its text, formatting "
+        "kept."
+    ),
+    errors.BroadcastTooLong: N_(
+        "A broadcast is at most {parts} Telegram messages long, cut at paragraph or line ends "
+        "and never inside a word or a formatting. Shorten it, or break up very long lines "
+        "and long bold or linked passages."
+    ),
+    errors.UnknownBroadcast: N_("There is no broadcast #{number}. /broadcasts lists them."),
+    errors.NotYourBroadcast: N_(
+        "Broadcast #{number} is another person's draft: only its author can send or cancel it."
+    ),
+    errors.BroadcastNotDraft: N_(
+        "Broadcast #{number} is no longer a draft (it was sent, or cancelled): nothing was "
+        "changed. /broadcasts shows its state."
+    ),
+    errors.NoAudience: N_("Choose who receives broadcast #{number} first."),
+    errors.NoRecipients: N_(
+        "Nobody is in the audience chosen for broadcast #{number}. Choose another."
+    ),
+    errors.AudienceChanged: N_(
+        "The audience of broadcast #{number} changed since it was shown: it is now {count} "
+        "recipients. Check, then press Send again."
+    ),
     errors.NoNextSession: N_(
         "This working group has no session planned, so there is no agenda to order yet."
     ),
@@ -351,6 +377,10 @@ USAGE = {
         "chat, the group's); /calendar reset replaces them."
     ),
     "report": N_("Give the year: /report <year>, e.g. /report 2027."),
+    "broadcasts": N_(
+        "/broadcasts lists the latest broadcasts; /broadcasts <number> shows one's report, "
+        "e.g. /broadcasts 3."
+    ),
     "summit": N_(
         "/summit shows the summits recorded. The secretariat records one with its first and "
         "last day and the host city: /summit 2027-05-12 2027-05-14 Thessaloniki."

@@ -53,6 +53,8 @@ HELP_SECRETARIAT = [
     ("election", N_("open | vote | close — run the presidency election")),
     ("summit", N_("YYYY-MM-DD [YYYY-MM-DD] <city> — record the annual summit")),
     ("report", N_("<year> — the annual report: HTML, CSV figures and a chart")),
+    ("broadcast", N_("<text> (or in reply to a message) — send it to the whole network")),
+    ("broadcasts", N_("[number] — the latest broadcasts, or one's report")),
 ]
 
 

@@ -1,9 +1,11 @@
 """Delivering the outbox: within Telegram's limits, through floods and restarts.
 
 Each round leases due rows, renders each in its recipient's language, sends it and
-records the outcome in a transaction of its own. Flood control (429) pauses that
-chat for ``retry_after`` without using up an attempt; when several chats are told to
-wait at once, the limit is the bot's own and every chat waits. Timeouts and 5xx are
+records the outcome in a transaction of its own, one message at a time: so a crash
+repeats at most the one message in flight. Pacing is the bot's rate limiter's. Flood
+control (429) puts off that chat's messages for ``retry_after`` without using up an
+attempt, and the others go on at once; 429s from several calls in a row mean the limit
+is the bot's own, and every chat waits. Timeouts and 5xx are
 retried with backoff; a chat that blocked the bot or removed it is marked and the
 rest goes on; a group that became a supergroup is followed. A crash leaves leases
 that run out: at most the message in flight at that moment is sent twice.
@@ -34,16 +36,16 @@ from handlers import notices
 from handlers.context import retry_after_seconds
 from handlers.html import split_html
 from locales import normalize_language, use_language
-from storage import chats, outbox
+from storage import broadcasts, chats, outbox
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# 429s from this many different chats within the window mean the bot's own limit.
-GLOBAL_FLOOD_CHATS = 3
-GLOBAL_FLOOD_WINDOW = 5.0
+# This many 429s in a row, from any chats, mean the limit hit is the bot's own: every chat
+# waits. A 429 now and then, among messages that go through, is that chat's alone.
+GLOBAL_FLOOD_STREAK = 5
 
 
 class _Paused(Exception):
@@ -63,9 +65,11 @@ class OutboxWorker:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _again: bool = False
     _tasks: set[asyncio.Task[int]] = field(default_factory=set)  # held, so the loop keeps them
-    _floods: dict[int, float] = field(default_factory=dict)  # chat id -> monotonic time of a 429
+    _flood_streak: int = 0  # 429s in a row
     _paused_until: float = 0.0  # monotonic; a flood of the bot's own
     _wake: asyncio.TimerHandle | None = None
+    # Told the batch (a broadcast) of every message whose outcome was recorded.
+    on_progress: Callable[[int], None] | None = None
 
     # --- rounds ------------------------------------------------------------------------------
 
@@ -88,6 +92,9 @@ class OutboxWorker:
         async with self.db.transaction() as session:
             batch = await outbox.lease(session, now=self.clock(), limit=self.batch_size)
             languages = await self._languages(session, {m.chat_id for m in batch})
+            texts = await broadcasts.bodies(
+                session, sorted({m.batch_id or 0 for m in batch if m.kind == broadcasts.KIND})
+            )
         if not batch:
             return 0, False
         sent = 0
@@ -97,15 +104,23 @@ class OutboxWorker:
             if message.chat_id in paused or time.monotonic() < self._paused_until:
                 untried.append(message.id or 0)
                 continue
+            if message.kind == broadcasts.KIND:
+                # A broadcast's text is stored once, not in each of its thousand rows.
+                body = texts.get(message.batch_id or 0)
+                message.params = {**message.params, "text": body}
             try:
                 sent += await self._deliver(message, languages.get(message.chat_id))
             except _Paused as pause:
                 paused.add(pause.chat_id)
                 self._wake_in(pause.seconds)
+            if message.batch_id is not None and self.on_progress is not None:
+                self.on_progress(message.batch_id)
         if untried:
             async with self.db.transaction() as session:
                 await outbox.release(session, untried)
-        return sent, len(batch) == self.batch_size and not paused
+        # A chat told to wait has its rows put off; the others go on at once. Only a flood
+        # of the bot's own (every chat waits) ends the rounds until it is over.
+        return sent, len(batch) == self.batch_size and time.monotonic() >= self._paused_until
 
     async def _languages(self, session: AsyncSession, chat_ids: set[int]) -> dict[int, str]:
         found = await chats.languages(session, chat_ids)
@@ -170,6 +185,7 @@ class OutboxWorker:
                     exc,
                 )
                 return 0
+            self._flood_streak = 0
             index += 1
             if index < len(parts):
                 await self._record(outbox.mark_part_sent, message_id, index)
@@ -181,11 +197,9 @@ class OutboxWorker:
             await action(session, *args, **kwargs)  # type: ignore[misc]
 
     async def _flood(self, chat_id: int, seconds: float, error: str) -> None:
-        now = time.monotonic()
-        self._floods = {c: t for c, t in self._floods.items() if now - t < GLOBAL_FLOOD_WINDOW}
-        self._floods[chat_id] = now
-        if len(self._floods) >= GLOBAL_FLOOD_CHATS:
-            self._paused_until = max(self._paused_until, now + seconds)
+        self._flood_streak += 1
+        if self._flood_streak >= GLOBAL_FLOOD_STREAK:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
             log.warning("flood control for the whole bot: every chat waits %.0f s", seconds)
         async with self.db.transaction() as session:
             await outbox.pause_chat(

@@ -348,3 +348,36 @@ class NoNextSession(DomainError):
 
 class InvalidSummitDates(DomainError):
     """The last day is before the first, or the summit would last more than ``max`` days."""
+
+
+# Broadcasts
+class EmptyBroadcast(DomainError):
+    pass
+
+
+class BroadcastTooLong(DomainError):
+    """More than ``parts`` messages, or cut only inside a word or a formatting."""
+
+
+class UnknownBroadcast(DomainError):
+    pass
+
+
+class NotYourBroadcast(DomainError):
+    pass
+
+
+class BroadcastNotDraft(DomainError):
+    """Confirmed, finished or cancelled already (``state``)."""
+
+
+class NoAudience(DomainError):
+    pass
+
+
+class NoRecipients(DomainError):
+    pass
+
+
+class AudienceChanged(DomainError):
+    """The roster changed between the preview and the confirmation."""

@@ -537,3 +537,43 @@ class Summit(SQLModel, table=True):
     sequence: int = 0
     recorded_by: int | None = _telegram_id(nullable=True)
     updated_at: datetime = _created()
+
+
+class BroadcastState(StrEnum):
+    DRAFT = "draft"  # written, audience being chosen
+    SENDING = "sending"  # confirmed: its outbox rows are being delivered
+    DONE = "done"  # every recipient was reached or given up on; the report was written
+    CANCELLED = "cancelled"  # dropped before it was confirmed
+
+
+class Audience(StrEnum):
+    GROUP_CHATS = "chats"  # every working group's chat
+    SOME_GROUPS = "groups"  # the chats of chosen working groups
+    DELEGATES = "delegates"  # every approved delegate, in private
+    COUNTRIES = "countries"  # the approved delegates of chosen countries, in private
+
+
+class Broadcast(SQLModel, table=True):
+    """A message of the secretariat to the whole network (or part of it).
+
+    Its text is Telegram HTML made from the author's own formatting. Confirming writes one
+    outbox row per recipient (``batch_id`` is this id) in the same transaction; the
+    rows' states are the delivery's state. ``chat_id`` and ``message_id`` are the author's
+    control message, redrawn with the progress.
+    """
+
+    __tablename__ = "broadcast"
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = _telegram_id()
+    text: str = Field(max_length=20000)
+    parts: int = 1  # messages each recipient receives
+    state: str = Field(default=BroadcastState.DRAFT.value, max_length=12, index=True)
+    audience: str | None = Field(default=None, max_length=12)
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recipients: int = 0  # written at confirmation
+    chat_id: int | None = _telegram_id(nullable=True)
+    message_id: int | None = _telegram_id(nullable=True)
+    created_at: datetime = _created()
+    confirmed_at: datetime | None = _instant()
+    finished_at: datetime | None = _instant()

@@ -143,6 +143,8 @@ class BotHarness:
         """Let the tally redraws and the outbox finish what the updates set off."""
         await self.app.tallies.settle()
         await self.app.outbox.deliver_due()
+        if await self.app.broadcasts.settle():
+            await self.app.outbox.deliver_due()  # the report a finished broadcast owes
 
     async def command(
         self, text: str, user: User, chat: Chat | None = None, **kwargs: Any
@@ -209,6 +211,7 @@ async def running_bot(
     app.deps.outbox_written = lambda: None
     # Tally messages are redrawn at once after each vote (the benchmark keeps the 1 s pace).
     app.tallies.interval = 0.0
+    app.broadcasts.automatic = False
     async with app:
         yield BotHarness(app, telegram, db, clock)
 
