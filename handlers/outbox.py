@@ -100,8 +100,11 @@ class OutboxWorker:
         sent = 0
         paused: set[int] = set()
         untried: list[int] = []
+        # Past half the lease, what is left is given back rather than sent late under it.
+        give_back_at = time.monotonic() + outbox.LEASE.total_seconds() / 2
         for message in batch:
-            if message.chat_id in paused or time.monotonic() < self._paused_until:
+            late = time.monotonic() >= give_back_at
+            if late or message.chat_id in paused or time.monotonic() < self._paused_until:
                 untried.append(message.id or 0)
                 continue
             if message.kind == broadcasts.KIND:
@@ -120,7 +123,8 @@ class OutboxWorker:
                 await outbox.release(session, untried)
         # A chat told to wait has its rows put off; the others go on at once. Only a flood
         # of the bot's own (every chat waits) ends the rounds until it is over.
-        return sent, len(batch) == self.batch_size and time.monotonic() >= self._paused_until
+        more = len(batch) == self.batch_size or time.monotonic() >= give_back_at
+        return sent, more and time.monotonic() >= self._paused_until
 
     async def _languages(self, session: AsyncSession, chat_ids: set[int]) -> dict[int, str]:
         found = await chats.languages(session, chat_ids)

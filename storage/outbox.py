@@ -28,7 +28,9 @@ from storage.types import utcnow
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_RETRY = timedelta(minutes=10)
-LEASE = timedelta(minutes=2)
+# A worker that dies holds its leased rows this long; the one that lives gives back what it
+# has not tried before half of it has passed (see the worker), so it never outlives a lease.
+LEASE = timedelta(seconds=30)
 # Set on the session when a unit of work wrote to the outbox, so that the worker is woken.
 WROTE = "b40.outbox_written"
 
