@@ -61,6 +61,9 @@ REASONS = {
     broadcasts.NOT_FOUND: N_("Telegram knows no such chat"),
     broadcasts.REFUSED: N_("Telegram refused the message"),
     broadcasts.GAVE_UP: N_("Telegram kept failing; given up after every retry"),
+    broadcasts.UNREACHABLE: N_(
+        "not sent: refused the bot's last message (blocked it, or left Telegram)"
+    ),
 }
 
 STATES = {

@@ -49,14 +49,17 @@ DEACTIVATED = "deactivated"  # the account was deleted
 NOT_FOUND = "not_found"  # Telegram knows no such chat
 REFUSED = "refused"  # Telegram refused the message itself
 GAVE_UP = "gave_up"  # timeouts or server errors outlasted every retry
+UNREACHABLE = "unreachable"  # refused the bot last time (blocked it, or left Telegram)
 
 # Written as the error of a recipient given up before sending, from what the bot knew.
-KNOWN_BLOCKED = "known unreachable: the person blocked the bot"
+KNOWN_BLOCKED = "known unreachable: the person refused the bot's last message"
 KNOWN_REMOVED = "known unreachable: the bot is no longer in this chat"
 
 
 def reason(error: str | None) -> str:
     """The report's reason for a recipient given up, from the error Telegram gave."""
+    if error == KNOWN_BLOCKED:
+        return UNREACHABLE
     text = (error or "").lower()
     if "blocked" in text:
         return BLOCKED
@@ -272,9 +275,7 @@ async def confirm(
             chat_id, KIND, {"broadcast": broadcast_id}, f"broadcast:{broadcast_id}:{chat_id}"
         )
 
-    await outbox.enqueue_many(
-        session, [entry(c) for c in found.reachable], batch_id=broadcast_id, not_before=now
-    )
+    await outbox.enqueue_many(session, [entry(c) for c in found.reachable], batch_id=broadcast_id)
     for why in {why for _chat, why in found.unreachable}:
         await outbox.enqueue_many(
             session,

@@ -5,14 +5,16 @@ every reachable recipient gets the message exactly once through 429s, 5xx, timeo
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from telegram.error import TimedOut
 
 from playground.emulator import Call
 from playground.updates import User, group, message
+from storage import outbox as outbox_store
 from storage.models import Broadcast, OutboxMessage
 from tests.conftest import (
     SECRETARY,
@@ -57,7 +59,8 @@ async def _draft(harness: BotHarness, text: str = TEXT, **extra: Any) -> Call:
 
 
 async def _choose(harness: BotHarness, control: Call, audience: str) -> Call:
-    calls = await harness.press(_button(control, f"bc:1:a:{audience}"), SECRETARY, on=control)
+    [data] = [d for _label, d in control.buttons() if d.endswith(f":a:{audience}")]
+    calls = await harness.press(data, SECRETARY, on=control)
     return _control(calls)
 
 
@@ -212,3 +215,170 @@ async def test_the_draft_is_stored_once_per_command(harness: BotHarness) -> None
     async with harness.db.transaction() as session:
         drafts = (await session.exec(select(Broadcast))).all()
     assert [(d.state, d.parts, d.author_id) for d in drafts] == [("draft", 1, SECRETARY.id)]
+
+
+LUKA = User(id=83_100_005, first_name="Luka", language_code="en")  # Zagreb, HR
+OLD_GROUP = group(-8310003, "B40 Economy", supergroup=False)
+NEW_GROUP = group(-1008310003, "B40 Economy", supergroup=True)
+
+
+class _Later:
+    """The outbox worker's clock (real time, as the rows' due times are), run ahead."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+async def _until_done(harness: BotHarness, rounds: int = 30) -> None:
+    """Let the outbox's clock run on (retries and floods wait on it) until nothing is left."""
+    clock = harness.app.outbox.clock
+    if not isinstance(clock, _Later):
+        clock = harness.app.outbox.clock = _Later()
+    for _ in range(rounds):
+        async with harness.db.transaction() as session:
+            left = (
+                await session.exec(
+                    select(OutboxMessage).where(
+                        OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+                        OutboxMessage.failed_at.is_(None),  # type: ignore[union-attr]
+                    )
+                )
+            ).all()
+        if not left:
+            return
+        clock.ahead += timedelta(minutes=11)
+        await harness.settle()
+    raise AssertionError(f"{len(left)} messages still owed")
+
+
+async def test_429_5xx_timeouts_and_403_each_reachable_gets_one_and_the_report_names_the_rest(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _delegates(harness)
+    await make_delegate(harness, LUKA, "Zagreb")
+    telegram = harness.telegram
+    telegram.rate_limit(chat_id=ELENI.id, retry_after=7, times=2)  # flood control, twice
+    telegram.fail("sendMessage", chat_id=MARKO.id, status=502, description="Bad Gateway", times=3)
+    telegram.block(ANA.id)  # blocked the bot
+    telegram.fail(
+        "sendMessage",
+        chat_id=LUKA.id,
+        status=403,
+        description="Forbidden: user is deactivated",
+        times=10**6,
+    )
+    # Deniz's first two sends time out before reaching Telegram.
+    handle = telegram.handle
+    timeouts = {"left": 2}
+
+    def flaky(method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if method == "sendMessage" and params.get("chat_id") == DENIZ.id and timeouts["left"]:
+            timeouts["left"] -= 1
+            raise TimedOut("Timed out")
+        return handle(method, params)
+
+    monkeypatch.setattr(telegram, "handle", flaky)
+
+    control = await _choose(harness, await _draft(harness), "delegates")
+    await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    await _until_done(harness)
+
+    assert _received(harness) == Counter({ELENI.id: 1, MARKO.id: 1, DENIZ.id: 1})
+    assert timeouts["left"] == 0
+    [report] = [t for t in telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert report.splitlines() == [
+        "📣 <b>Broadcast #1</b> is finished: 3 of 5 recipients reached.",
+        "Not reached (2):",
+        "• Ana (Thessaloniki) — blocked the bot",
+        "• Luka (Zagreb) — the account was deleted",
+    ]
+    async with harness.db.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.batch_id == 1))).all()
+    by_chat = {row.chat_id: row for row in rows}
+    assert by_chat[ELENI.id].attempts == 0  # flood control uses up no attempt
+    assert by_chat[MARKO.id].attempts == 3
+    assert by_chat[DENIZ.id].attempts == 2
+    # The next broadcast knows Ana and Luka refused: counted, named, not sent to.
+    control = await _choose(harness, await _draft(harness, "Again"), "delegates")
+    assert "2 of them are known to be unreachable" in control.text
+    calls_to_ana = len(telegram.sent(ANA.id))
+    await harness.press(_button(control, "bc:2:ok:"), SECRETARY, on=control)
+    await _until_done(harness)
+    assert len(telegram.sent(ANA.id)) == calls_to_ana
+    [second] = [t for t in telegram.texts(SECRETARY.id) if "#2</b> is finished" in t]
+    assert "• Ana (Thessaloniki) — not sent: refused the bot's last message" in second
+    assert "3 of 5 recipients reached" in second
+
+
+async def test_server_errors_past_every_retry_are_reported_as_given_up(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    harness.telegram.fail(
+        "sendMessage", chat_id=MARKO.id, status=500, description="Internal", times=10**6
+    )
+    control = await _choose(harness, await _draft(harness), "countries")
+    calls = await harness.press("bc:1:t:countries:RS", SECRETARY, on=control)
+    control = _control(calls)
+    await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    await _until_done(harness)
+    [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert "0 of 1 recipient reached" in report
+    assert "• Marko (Belgrade) — Telegram kept failing; given up after every retry" in report
+    assert len(harness.telegram.sent(MARKO.id)) - 2 == 8  # two notices, eight attempts
+
+
+async def test_a_group_that_became_a_supergroup_is_followed_and_gets_it_once(
+    harness: BotHarness,
+) -> None:
+    await harness.command("/language en", SECRETARY)
+    await working_group(harness, OLD_GROUP, "economy", [], coordinator=SECRETARY)
+    await working_group(harness, CLIMATE, "climate", [], coordinator=SECRETARY)
+    harness.register(NEW_GROUP)
+    harness.telegram.migrate(OLD_GROUP.id, NEW_GROUP.id)
+    control = await _choose(harness, await _draft(harness), "chats")
+    assert "Recipients: <b>2</b>." in control.text
+    await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    await _until_done(harness)
+    assert _received(harness) == Counter({NEW_GROUP.id: 1, CLIMATE.id: 1})
+    [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert "2 of 2 recipients reached" in report
+    # The stored chat followed: the next broadcast goes to the supergroup straight away.
+    control = await _choose(harness, await _draft(harness, "Next"), "chats")
+    await harness.press(_button(control, "bc:2:ok:"), SECRETARY, on=control)
+    await _until_done(harness)
+    assert _received(harness, "Next") == Counter({NEW_GROUP.id: 1, CLIMATE.id: 1})
+    assert [c for c in harness.telegram.sent(OLD_GROUP.id) if c.text == "Next"] == []
+
+
+async def test_the_worker_dying_between_send_and_record_repeats_only_that_message(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies right after Telegram took Marko's message, before it was recorded:
+    after the lease runs out, Marko gets it again; nobody else gets it twice or not at all."""
+    await _delegates(harness)
+    control = await _choose(harness, await _draft(harness), "delegates")
+
+    class Died(BaseException):
+        pass
+
+    real = outbox_store.mark_sent
+
+    async def dies_after_marko(session: Any, message_id: int, *, now: Any) -> None:
+        row = await session.get(OutboxMessage, message_id)
+        if row is not None and row.chat_id == MARKO.id:
+            raise Died()
+        await real(session, message_id, now=now)
+
+    monkeypatch.setattr(outbox_store, "mark_sent", dies_after_marko)
+    with pytest.raises(Died):
+        await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    monkeypatch.setattr(outbox_store, "mark_sent", real)
+    await _until_done(harness)  # the dead worker's lease runs out
+    received = _received(harness)
+    assert set(received) == {u.id for u, _c in PEOPLE}
+    assert [chat for chat, n in received.items() if n > 1] == [MARKO.id]
+    assert received[MARKO.id] == 2

@@ -1,0 +1,104 @@
+"""The bot's rate limiter: smooth overall, bursts per group and per chat, and a 429's place
+given back. Timings are checked only as lower bounds (the limiter never lets a call go
+early), which a slow machine cannot break."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+from telegram.error import RetryAfter
+
+from handlers.limiter import KEEP_IDLE, TelegramLimiter
+
+
+def _sender(log: list[tuple[float, Any]], refuse: set[int] | None = None) -> Any:
+    refuse = refuse if refuse is not None else set()
+
+    async def call(chat_id: Any) -> bool:
+        log.append((asyncio.get_running_loop().time(), chat_id))
+        if len(log) in refuse:
+            raise RetryAfter(1)
+        return True
+
+    return call
+
+
+async def _send(limiter: TelegramLimiter, call: Any, chat_id: Any) -> Any:
+    data = {} if chat_id is None else {"chat_id": chat_id}
+    return await limiter.process_request(call, (chat_id,), {}, "sendMessage", data, None)
+
+
+def _gaps(log: list[tuple[float, Any]]) -> list[float]:
+    times = [t for t, _chat in log]
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def test_overall_pace_is_smooth_never_a_burst() -> None:
+    limiter = TelegramLimiter(per_second=50)  # one call every 20 ms at most
+    log: list[tuple[float, Any]] = []
+    call = _sender(log)
+    await asyncio.gather(*(_send(limiter, call, 1000 + n) for n in range(12)))
+    assert len(log) == 12
+    assert min(_gaps(log)) >= 0.02 - 1e-3
+    assert log[-1][0] - log[0][0] >= 11 * 0.02 - 1e-3
+
+
+async def test_a_call_answered_429_gives_its_place_back() -> None:
+    limiter = TelegramLimiter(per_second=2)  # 500 ms between calls
+    log: list[tuple[float, Any]] = []
+    call = _sender(log, refuse={1})
+    with pytest.raises(RetryAfter):
+        await _send(limiter, call, 1)
+    assert limiter.overall.has_capacity()  # the refused call sent nothing
+    await _send(limiter, call, 2)
+    assert not limiter.overall.has_capacity()  # the accepted one holds its place
+
+
+async def test_one_chat_gets_a_short_burst_then_one_a_second_scaled() -> None:
+    limiter = TelegramLimiter(per_second=1000, chat_per_second=4, chat_burst=4)
+    log: list[tuple[float, Any]] = []
+    call = _sender(log)
+    await asyncio.gather(*(_send(limiter, call, 7) for _ in range(6)))
+    # The first four go at the overall pace (a paced chat would take 0.75 s); then the
+    # chat's bucket lets one more through per 1/4 s, counted from the first.
+    assert log[3][0] - log[0][0] < 0.5
+    assert log[4][0] - log[0][0] >= 0.25 - 1e-3
+    assert log[5][0] - log[0][0] >= 0.50 - 1e-3
+
+
+async def test_groups_have_their_own_minute_bucket_and_private_chats_do_not() -> None:
+    limiter = TelegramLimiter(per_second=1000, group_per_minute=20 * 6, chat_burst=100)
+    log: list[tuple[float, Any]] = []
+    call = _sender(log)
+    # 20 a minute made 2 a second, a burst of 20 (paced, the twenty would take 9.5 s).
+    await asyncio.gather(*(_send(limiter, call, -100) for _ in range(21)))
+    assert log[19][0] - log[0][0] < 2.0
+    assert log[20][0] - log[0][0] >= 0.5 - 1e-3
+    assert limiter.group_bucket(-100) is limiter.group_bucket(-100)
+    assert -100 in limiter._groups and 5 not in limiter._groups
+    await _send(limiter, call, 5)
+    assert 5 not in limiter._groups
+
+
+async def test_calls_without_a_chat_are_not_paced() -> None:
+    limiter = TelegramLimiter(per_second=1)
+    log: list[tuple[float, Any]] = []
+    call = _sender(log)
+    await _send(limiter, call, 1)  # takes the only place for a second
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(*(_send(limiter, call, None) for _ in range(5)))
+    assert asyncio.get_running_loop().time() - started < 2.5  # paced, 5 s
+
+
+async def test_idle_chat_buckets_are_forgotten_once_there_are_many() -> None:
+    limiter = TelegramLimiter(per_second=10**6, chat_per_second=10**6)
+    log: list[tuple[float, Any]] = []
+    call = _sender(log)
+    for chat in range(KEEP_IDLE + 100):
+        await _send(limiter, call, chat + 1)
+        if chat % 50 == 0:
+            await asyncio.sleep(0.002)  # the buckets so far drain
+    assert len(limiter._chats) <= KEEP_IDLE + 1
