@@ -359,7 +359,7 @@ async def broadcasts_command(update: Update, ctx: BotContext) -> None:
         return
     found = await broadcasts.recent(ctx.session, actor=actor)
     if not found:
-        ctx.reply(update, _("No broadcast yet. /broadcast <text> writes one."))
+        ctx.reply(update, esc(_("No broadcast yet. /broadcast <text> writes one.")))
         return
     lines = [_("📣 <b>Latest broadcasts</b>")]
     for draft, counts in found:
@@ -374,7 +374,7 @@ async def broadcasts_command(update: Update, ctx: BotContext) -> None:
                 sent=counts.sent, failed=counts.failed, left=counts.left
             )
         lines.append(line)
-    lines.append(_("/broadcasts <number> shows one broadcast's report."))
+    lines.append(esc(_("/broadcasts <number> shows one broadcast's report.")))
     ctx.reply(update, "\n".join(lines))
 
 
@@ -439,6 +439,9 @@ class BroadcastProgress:
                 log.exception("broadcast %s: progress could not be shown", broadcast_id)
         if finished:
             self.wake_outbox()
+        if self._dirty and self.automatic and self._timer is None:
+            # Touched while this ran: the next redraw, an interval after this one.
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._start)
         return finished
 
     async def _redraw(self, broadcast_id: int) -> bool:

@@ -4,16 +4,20 @@ every reachable recipient gets the message exactly once through 429s, 5xx, timeo
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from telegram import Update
 from telegram.error import TimedOut
 
 from playground.emulator import Call
-from playground.updates import User, group, message
+from playground.updates import User, bot_message, callback, group, message
 from storage import outbox as outbox_store
 from storage.models import Broadcast, OutboxMessage
 from tests.conftest import (
@@ -120,6 +124,9 @@ async def test_a_broadcast_to_every_delegate_reaches_each_once_and_reports(
 
     listing = replies(await harness.command("/broadcasts", SECRETARY), SECRETARY.id)
     assert "#1" in listing[0] and "finished" in listing[0] and "sent 4, not reached 0" in listing[0]
+    again = replies(await harness.command("/broadcasts 1", SECRETARY), SECRETARY.id)
+    assert again == report
+    assert harness.telegram.refused == []  # every text was HTML Telegram accepts
 
 
 async def test_delegates_of_chosen_countries_and_chats_of_chosen_groups(
@@ -382,3 +389,160 @@ async def test_the_worker_dying_between_send_and_record_repeats_only_that_messag
     assert set(received) == {u.id for u, _c in PEOPLE}
     assert [chat for chat, n in received.items() if n > 1] == [MARKO.id]
     assert received[MARKO.id] == 2
+
+
+STAFF = User(id=83_100_020, first_name="Mehmet", language_code="en")
+
+
+def message_with_buttons(user: User, *data: str) -> dict[str, Any]:
+    return bot_message(user.private, *data)
+
+
+def _said(calls: list[Call]) -> list[str]:
+    """Every text shown to a person: messages, edits and button alerts."""
+    return [
+        str(c.params.get("text", ""))
+        for c in calls
+        if c.method in ("sendMessage", "editMessageText", "answerCallbackQuery")
+    ]
+
+
+async def test_only_the_author_confirms_and_a_cancelled_draft_stays_unsent(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    await harness.command(f"/secretariat add {STAFF.id}", SECRETARY)
+    control = await _choose(harness, await _draft(harness), "delegates")
+    # Another secretariat member, pressing the author's button: not theirs to press.
+    calls = await harness.press("bc:1:ok:4", STAFF, on=control)
+    assert _said(calls) == [] or all("Broadcast" not in t for t in _said(calls))
+    # ... nor on a message of their own that carries the same data.
+    own = message_with_buttons(STAFF, "bc:1:ok:4")
+    calls = await harness.send(callback("bc:1:ok:4", STAFF, own))
+    assert any("only its author can send or cancel it" in t for t in _said(calls)), _said(calls)
+    # A delegate forging the same: refused too.
+    calls = await harness.send(
+        callback("bc:1:ok:4", ELENI, message_with_buttons(ELENI, "bc:1:ok:4"))
+    )
+    assert any("secretariat" in t for t in _said(calls)), _said(calls)
+    assert _received(harness) == Counter()
+
+    calls = await harness.press("bc:1:x", SECRETARY, on=control)
+    assert any("was cancelled; nothing was sent" in t for t in _said(calls))
+    calls = await harness.press("bc:1:ok:4", SECRETARY, on=control)
+    assert any("no longer a draft" in t for t in _said(calls)), _said(calls)
+    assert _received(harness) == Counter()
+    async with harness.db.transaction() as session:
+        [draft] = (await session.exec(select(Broadcast))).all()
+        owed = (await session.exec(select(OutboxMessage).where(OutboxMessage.batch_id == 1))).all()
+    assert draft.state == "cancelled" and owed == []
+    listing = replies(await harness.command("/broadcasts", SECRETARY), SECRETARY.id)
+    assert listing == ["No broadcast yet. /broadcast &lt;text&gt; writes one."]
+
+
+async def test_change_audience_goes_back_to_the_choice(harness: BotHarness) -> None:
+    await _delegates(harness)
+    control = await _choose(harness, await _draft(harness), "countries")
+    calls = await harness.press("bc:1:t:countries:RS", SECRETARY, on=control)
+    calls = await harness.press("bc:1:back", SECRETARY, on=_control(calls))
+    control = _control(calls)
+    assert "Who should receive it?" in control.text
+    control = await _choose(harness, control, "countries")
+    assert "Choose at least one below." in control.text  # the earlier choice is gone
+
+
+async def test_a_reply_to_a_formatted_message_is_sent_with_its_formatting(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    original = message(
+        "Heat plans: deadline 1 March. Details at the portal. <not a tag> & more",
+        SECRETARY,
+        SECRETARY.private,
+        entities=[
+            {"type": "bold", "offset": 0, "length": 10},
+            {"type": "italic", "offset": 12, "length": 16},
+            {"type": "text_link", "offset": 45, "length": 6, "url": "https://b40.example/portal"},
+            {
+                "type": "custom_emoji",
+                "offset": 0,
+                "length": 4,
+                "custom_emoji_id": "5368324170671202286",
+            },
+        ],
+    )["message"]
+    reply = message("/broadcast", SECRETARY, SECRETARY.private, reply_to_message=original)
+    calls = await harness.send(reply)
+    expected = (
+        "<b>Heat plans</b>: <i>deadline 1 March</i>. Details at the "
+        '<a href="https://b40.example/portal">portal</a>. &lt;not a tag&gt; &amp; more'
+    )
+    assert expected in replies(calls, SECRETARY.id)
+    control = await _choose(harness, _control(calls), "delegates")
+    await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    assert _received(harness, expected) == Counter({u.id: 1 for u, _c in PEOPLE})
+    assert harness.telegram.refused == []  # Telegram took every message as sent
+
+
+@pytest.mark.parametrize(
+    ("text", "entities"),
+    [
+        ("x" * 5000, []),  # one word longer than a message
+        ("word " * 1000, [{"type": "bold", "offset": 11, "length": 4990}]),  # bold too long
+        ("\n\n".join(["word " * 700] * 6), []),  # more than four messages
+    ],
+)
+async def test_a_broadcast_that_cannot_be_cut_cleanly_is_refused(
+    harness: BotHarness, text: str, entities: list[dict[str, Any]]
+) -> None:
+    await _delegates(harness)
+    before = await snapshot(harness.db)
+    shifted = [
+        {"type": "bot_command", "offset": 0, "length": 10},
+        *({**e, "offset": e["offset"]} for e in entities),
+    ]
+    calls = await harness.send(
+        message(f"/broadcast {text}", SECRETARY, SECRETARY.private, entities=shifted)
+    )
+    said = replies(calls, SECRETARY.id)
+    assert len(said) == 1 and "at most 4 Telegram messages long" in said[0], said
+    assert await snapshot(harness.db) == before
+
+
+async def test_progress_is_redrawn_at_most_once_per_interval(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the redraws on their own timer, as in production: however fast recipients are
+    dealt with, two redraws of the control message are at least an interval apart."""
+    await _delegates(harness)
+    for n in range(8):
+        await make_delegate(harness, User(id=83_200_000 + n, first_name=f"D{n}"), "Sofia")
+    control = await _choose(harness, await _draft(harness), "delegates")
+    progress = harness.app.broadcasts
+    progress.automatic, progress.interval = True, 0.1
+    telegram = harness.telegram
+    handle = telegram.handle
+    edits: list[tuple[float, str]] = []
+
+    def timed(method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if method == "sendMessage" and params.get("chat_id") != SECRETARY.id:
+            time.sleep(0.03)  # Telegram taking its time with each recipient
+        if method == "editMessageText":
+            edits.append((time.monotonic(), str(params["text"])))
+        return handle(method, params)
+
+    monkeypatch.setattr(telegram, "handle", timed)
+    # Processed and delivered as the bot does, without the tests' forced redraw (settle).
+    on = telegram._message(control.params, message_id=4242)
+    press = callback(_button(control, "bc:1:ok:"), SECRETARY, on)
+    await harness.app.process_update(Update.de_json(press, harness.app.bot))
+    await harness.app.outbox.deliver_due()
+    for _ in range(50):
+        if any("left 0" in text for _t, text in edits):
+            break
+        await asyncio.sleep(0.05)
+    redraws = [at for at, text in edits if "Sent 0 ·" not in text]  # after the confirmation
+    assert "Sent 12 · not reached 0 · left 0 (of 12)" in edits[-1][1]
+    assert len(redraws) >= 2
+    gaps = [b - a for a, b in itertools.pairwise(redraws)]
+    assert all(gap >= 0.1 - 0.005 for gap in gaps), (gaps, edits)
