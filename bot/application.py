@@ -294,7 +294,9 @@ def build_application(
 async def _deliver_outbox(context: BotContext) -> None:
     application = context.application
     if isinstance(application, B40Application):
-        await application.outbox.deliver_due()
+        # In the background: a broadcast takes longer than the job's interval, and the
+        # next run must not find this one still going (it only asks for another round).
+        application.outbox.kick()
         # A broadcast whose last recipient was dealt with before a restart is closed here.
         await application.broadcasts.sweep()
 

@@ -8,7 +8,10 @@ library, keeps all three:
 - **overall**, smooth: one call every 1/30 s at most, never a burst, so a broadcast
   runs at the limit and a reply waiting behind it waits one step;
 - **per group**, as PTB does: 20 a minute, a burst of 20 allowed;
-- **per chat**: 1 a second, a burst of ``chat_burst`` (the parts of one long message).
+- **per chat**: 1 a second, a burst of ``chat_burst`` (the parts of one long message),
+  for the outbox's sends (``rate_limit_args=PER_CHAT``): notices, reminders and
+  broadcasts, where many messages can pile up for one chat. A reply to what a person just
+  did is paced by that person.
 
 Only calls that name a chat are paced, as in PTB (answering a button press is not).
 A call Telegram answers with 429 sent nothing, so its place in the overall bucket is
@@ -33,6 +36,7 @@ GROUP_PER_MINUTE = 20.0
 CHAT_PER_SECOND = 1.0
 CHAT_BURST = 4
 KEEP_IDLE = 512  # idle per-chat buckets are dropped beyond this many
+PER_CHAT = 1  # rate_limit_args of a call that keeps to the per-chat pace too
 
 
 class Bucket(AsyncLimiter):
@@ -107,7 +111,8 @@ class TelegramLimiter(BaseRateLimiter[int]):
         if not isinstance(chat_id, int):
             chat_id = hash(chat_id)  # an @channel name: paced as a chat of its own
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self.chat_bucket(chat_id))
+            if rate_limit_args == PER_CHAT:
+                await stack.enter_async_context(self.chat_bucket(chat_id))
             if chat_id < 0:
                 await stack.enter_async_context(self.group_bucket(chat_id))
             # The overall bucket last: its scarce place is taken only when this call is ready.

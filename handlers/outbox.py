@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import Bot, LinkPreviewOptions
+from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -31,10 +32,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.ext import ExtBot
 
 from handlers import notices
 from handlers.context import retry_after_seconds
 from handlers.html import split_html
+from handlers.limiter import PER_CHAT
 from locales import normalize_language, use_language
 from storage import broadcasts, chats, outbox
 from storage.db import Database
@@ -57,7 +60,7 @@ class _Paused(Exception):
 
 @dataclass
 class OutboxWorker:
-    bot: Bot
+    bot: ExtBot[Any]
     db: Database
     default_language: str = "en"
     clock: Callable[[], datetime] = utcnow
@@ -135,6 +138,11 @@ class OutboxWorker:
 
     # --- one message --------------------------------------------------------------------------
 
+    @property
+    def _pace(self) -> dict[str, Any]:
+        """What asks the bot's limiter for the per-chat pace (PTB refuses it without one)."""
+        return {"rate_limit_args": PER_CHAT} if self.bot.rate_limiter is not None else {}
+
     async def _deliver(self, message: OutboxMessage, language: str | None) -> int:
         message_id = message.id or 0
         try:
@@ -157,6 +165,7 @@ class OutboxWorker:
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup if last else None,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    **self._pace,
                 )
             except RetryAfter as exc:
                 await self._flood(chat_id, retry_after_seconds(exc), str(exc))

@@ -280,6 +280,7 @@ class Playground:
             f"/schedule {day.isoformat()} 10:00 Europe/Sarajevo 90 | Quarterly session",
         )
         await self._seed_agenda(climate)
+        await self._seed_broadcast()
         # The chats start clean: what seeding said is not a conversation anyone had.
         self.telegram.history.clear()
         self.seeded = True
@@ -302,11 +303,26 @@ class Playground:
         await self.say(ATHENS, climate, "/opinion 1 Athens will share its heatwave data.")
         await self.say(ATHENS, climate, "/propose Flood early warning across borders")
 
+    async def _seed_broadcast(self) -> None:
+        """A broadcast the secretariat sent to every delegate, so that /broadcasts lists one."""
+        await self.say(
+            SECRETARY,
+            SECRETARY.id,
+            "/broadcast Welcome to the B40 working-group bot. /next shows your next session, "
+            "/calendar adds every session to your calendar.",
+        )
+        await self._press_card(SECRETARY, SECRETARY.id, "bc:1:a:delegates")
+        await self._press_card(SECRETARY, SECRETARY.id, "bc:1:ok:")
+        await self.application.broadcasts.settle()
+        await self.application.outbox.deliver_due()
+
     async def _press_card(self, person: Person, chat_id: int, data: str) -> None:
+        """Press the latest button whose data is ``data`` (or, ending in ':', starts so)."""
         for message in reversed(self.telegram.history.get(chat_id, [])):
-            if data in _callback_data(message):
-                await self.press(person, chat_id, message["message_id"], data)
-                return
+            for found in _callback_data(message):
+                if found == data or (data.endswith(":") and found.startswith(data)):
+                    await self.press(person, chat_id, message["message_id"], found)
+                    return
         raise RuntimeError(f"seeding: no button {data} in chat {chat_id}")
 
     async def _approve_latest_claim(self, person: Person) -> None:

@@ -18,6 +18,7 @@ from telegram import Update
 
 from bot.application import B40Application, build_application
 from bot.settings import Settings
+from handlers.limiter import TelegramLimiter
 from playground.emulator import BOT_TOKEN, Call, EmulatorRequest, TelegramEmulator
 from playground.updates import Chat, User, callback, command, register
 from storage import roster
@@ -193,7 +194,11 @@ def settings_for(db: Database) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    db: Database, clock: Clock, *, rate_limiter: bool = False, seed: bool = True
+    db: Database,
+    clock: Clock,
+    *,
+    rate_limiter: bool | TelegramLimiter = False,
+    seed: bool = True,
 ) -> AsyncIterator[BotHarness]:
     """The real Application on ``db``, talking to a fresh fake Telegram."""
     if seed:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from telegram.error import RetryAfter
 
-from handlers.limiter import KEEP_IDLE, TelegramLimiter
+from handlers.limiter import KEEP_IDLE, PER_CHAT, TelegramLimiter
 
 
 def _sender(log: list[tuple[float, Any]], refuse: set[int] | None = None) -> Any:
@@ -26,9 +26,9 @@ def _sender(log: list[tuple[float, Any]], refuse: set[int] | None = None) -> Any
     return call
 
 
-async def _send(limiter: TelegramLimiter, call: Any, chat_id: Any) -> Any:
+async def _send(limiter: TelegramLimiter, call: Any, chat_id: Any, args: int | None = None) -> Any:
     data = {} if chat_id is None else {"chat_id": chat_id}
-    return await limiter.process_request(call, (chat_id,), {}, "sendMessage", data, None)
+    return await limiter.process_request(call, (chat_id,), {}, "sendMessage", data, args)
 
 
 def _gaps(log: list[tuple[float, Any]]) -> list[float]:
@@ -61,12 +61,15 @@ async def test_one_chat_gets_a_short_burst_then_one_a_second_scaled() -> None:
     limiter = TelegramLimiter(per_second=1000, chat_per_second=4, chat_burst=4)
     log: list[tuple[float, Any]] = []
     call = _sender(log)
-    await asyncio.gather(*(_send(limiter, call, 7) for _ in range(6)))
+    await asyncio.gather(*(_send(limiter, call, 7, PER_CHAT) for _ in range(6)))
     # The first four go at the overall pace (a paced chat would take 0.75 s); then the
     # chat's bucket lets one more through per 1/4 s, counted from the first.
     assert log[3][0] - log[0][0] < 0.5
     assert log[4][0] - log[0][0] >= 0.25 - 1e-3
     assert log[5][0] - log[0][0] >= 0.50 - 1e-3
+    # Replies (no PER_CHAT) are paced by the person who asked, not by the chat's bucket.
+    await asyncio.gather(*(_send(limiter, call, 8) for _ in range(6)))
+    assert 7 in limiter._chats and 8 not in limiter._chats
 
 
 async def test_groups_have_their_own_minute_bucket_and_private_chats_do_not() -> None:
@@ -98,7 +101,7 @@ async def test_idle_chat_buckets_are_forgotten_once_there_are_many() -> None:
     log: list[tuple[float, Any]] = []
     call = _sender(log)
     for chat in range(KEEP_IDLE + 100):
-        await _send(limiter, call, chat + 1)
+        await _send(limiter, call, chat + 1, PER_CHAT)
         if chat % 50 == 0:
             await asyncio.sleep(0.002)  # the buckets so far drain
     assert len(limiter._chats) <= KEEP_IDLE + 1

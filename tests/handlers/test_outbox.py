@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from handlers.html import units
+from handlers.limiter import TelegramLimiter
 from handlers.outbox import OutboxWorker
 from playground.emulator import TelegramEmulator
 from storage import outbox
@@ -190,3 +191,29 @@ async def test_a_delivery_round_that_fails_in_the_background_is_logged_and_let_g
         [record] = [r for r in caplog.records if r.message == "outbox delivery failed"]
         assert record.levelname == "ERROR" and record.exc_info is not None
         assert "database is gone" in str(record.exc_info[1])
+
+
+async def test_the_outbox_keeps_to_each_chats_pace(
+    db: Database, clock: Clock
+) -> None:
+    """Notices piling up for one chat go at most a burst and then one a second (scaled up
+    here): the worker asks the bot's limiter for the per-chat pace."""
+    limiter = TelegramLimiter(chat_per_second=20, chat_burst=2)
+    async with running_bot(db, clock, rate_limiter=limiter, seed=False) as harness:
+        times: list[float] = []
+        handle = harness.telegram.handle
+
+        def timed(method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            times.append(asyncio.get_running_loop().time())
+            return handle(method, params)
+
+        harness.telegram.handle = timed  # type: ignore[method-assign]
+        async with db.transaction() as session:
+            await outbox.enqueue_many(
+                session, [outbox.Entry(CHATS[0], outbox.TEXT, {"text": f"n{n}"}) for n in range(5)]
+            )
+        await harness.app.outbox.deliver_due()
+        assert len(times) == 5
+        # Two at once, then one per 1/20 s counted from the first: the fifth at 0.15 s at least.
+        assert times[4] - times[0] >= 0.15 - 1e-3
+        assert list(limiter._chats) == [CHATS[0]]
