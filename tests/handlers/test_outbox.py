@@ -193,9 +193,7 @@ async def test_a_delivery_round_that_fails_in_the_background_is_logged_and_let_g
         assert "database is gone" in str(record.exc_info[1])
 
 
-async def test_the_outbox_keeps_to_each_chats_pace(
-    db: Database, clock: Clock
-) -> None:
+async def test_the_outbox_keeps_to_each_chats_pace(db: Database, clock: Clock) -> None:
     """Notices piling up for one chat go at most a burst and then one a second (scaled up
     here): the worker asks the bot's limiter for the per-chat pace."""
     limiter = TelegramLimiter(chat_per_second=20, chat_burst=2)
