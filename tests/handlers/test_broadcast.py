@@ -19,7 +19,7 @@ from telegram.error import TimedOut
 from playground.emulator import Call
 from playground.updates import User, bot_message, callback, group, message
 from storage import outbox as outbox_store
-from storage.models import Broadcast, OutboxMessage
+from storage.models import AuditEntry, Broadcast, OutboxMessage
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -546,3 +546,29 @@ async def test_progress_is_redrawn_at_most_once_per_interval(
     assert len(redraws) >= 2
     gaps = [b - a for a, b in itertools.pairwise(redraws)]
     assert all(gap >= 0.1 - 0.005 for gap in gaps), (gaps, edits)
+
+
+async def test_send_pressed_twice_at_the_same_moment_queues_it_once(harness: BotHarness) -> None:
+    """Two presses processed at once (PostgreSQL serves them on two connections, the draft's
+    row lock makes the second wait): one confirms, the other is told, nothing is doubled."""
+    await _delegates(harness)
+    control = await _choose(harness, await _draft(harness), "delegates")
+    on = harness.telegram._message(control.params, message_id=4242)
+    presses = [
+        Update.de_json(callback("bc:1:ok:4", SECRETARY, on), harness.app.bot) for _ in range(2)
+    ]
+    before = len(harness.telegram.calls)
+    await asyncio.wait_for(
+        asyncio.gather(*(harness.app.process_update(p) for p in presses)), timeout=60
+    )
+    await harness.settle()
+    said = _said(harness.telegram.calls[before:])
+    assert sum("Sending broadcast #1." in t for t in said) == 1, said
+    assert sum("no longer a draft" in t for t in said) == 1, said
+    assert _received(harness) == Counter({u.id: 1 for u, _c in PEOPLE})
+    async with harness.db.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.batch_id == 1))).all()
+        audit = (
+            await session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.confirm"))
+        ).all()
+    assert len(rows) == 4 and len(audit) == 1
