@@ -240,6 +240,7 @@ DOMAIN_TABLES = (
     "membership_application",
     "audit_log",
     "outbox_message",
+    "broadcast",
     "working_session",
     "session_rsvp",
     "poll",

@@ -16,6 +16,8 @@ from sqlmodel import select
 from telegram import Update
 from telegram.error import TimedOut
 
+from handlers.context import UNEXPECTED, esc
+from locales import _, use_language
 from playground.emulator import Call
 from playground.updates import User, bot_message, callback, group, message
 from storage import outbox as outbox_store
@@ -28,6 +30,7 @@ from tests.conftest import (
     snapshot,
     working_group,
 )
+from tests.handlers.test_unit_of_work import commits_fail
 
 ELENI = User(id=83_100_001, first_name="Eleni", language_code="en")  # Athens, GR
 MARKO = User(id=83_100_002, first_name="Marko", language_code="en")  # Belgrade, RS
@@ -244,7 +247,7 @@ async def _until_done(harness: BotHarness, rounds: int = 30) -> None:
     clock = harness.app.outbox.clock
     if not isinstance(clock, _Later):
         clock = harness.app.outbox.clock = _Later()
-    for _ in range(rounds):
+    for _round in range(rounds):
         async with harness.db.transaction() as session:
             left = (
                 await session.exec(
@@ -537,7 +540,7 @@ async def test_progress_is_redrawn_at_most_once_per_interval(
     press = callback(_button(control, "bc:1:ok:"), SECRETARY, on)
     await harness.app.process_update(Update.de_json(press, harness.app.bot))
     await harness.app.outbox.deliver_due()
-    for _ in range(50):
+    for _wait in range(50):
         if any("left 0" in text for _t, text in edits):
             break
         await asyncio.sleep(0.05)
@@ -572,3 +575,22 @@ async def test_send_pressed_twice_at_the_same_moment_queues_it_once(harness: Bot
             await session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.confirm"))
         ).all()
     assert len(rows) == 4 and len(audit) == 1
+
+
+async def test_a_confirmation_whose_commit_fails_queues_nothing_and_can_be_pressed_again(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    control = await _choose(harness, await _draft(harness), "delegates")
+    before = await snapshot(harness.db)
+    on = harness.telegram._message(control.params, message_id=4242)
+    start = len(harness.telegram.calls)
+    with commits_fail(harness):
+        press = Update.de_json(callback("bc:1:ok:4", SECRETARY, on), harness.app.bot)
+        await harness.app.process_update(press)
+    said = _said(harness.telegram.calls[start:])
+    with use_language("tr"):  # the apology speaks the app's language, without the database
+        assert said == [esc(_(UNEXPECTED))]
+    assert await snapshot(harness.db) == before  # no row owed, the draft still a draft
+    await harness.press("bc:1:ok:4", SECRETARY, on=control)
+    assert _received(harness) == Counter({u.id: 1 for u, _c in PEOPLE})
