@@ -111,7 +111,7 @@ async def broadcast_command(update: Update, ctx: BotContext) -> None:
     )
     for part in parts:  # exactly what each recipient will see
         ctx.send(chat.id, part)
-    ctx.send(chat.id, await _control_text(ctx, draft), _audience_keyboard(draft))
+    ctx.send(chat.id, _control_text(draft, None), _audience_keyboard(draft))
 
 
 # --- choosing the audience ------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _audience_line(draft: Broadcast) -> str:
     return line
 
 
-async def _control_text(ctx: BotContext, draft: Broadcast) -> str:
+def _control_text(draft: Broadcast, found: broadcasts.Recipients | None) -> str:
     """The draft's control message: what it is, its audience and its exact reach."""
     lines = [
         ngettext(
@@ -190,8 +190,7 @@ async def _control_text(ctx: BotContext, draft: Broadcast) -> str:
         lines.append(_("Who should receive it?"))
         return "\n".join(lines)
     lines.append(_audience_line(draft))
-    found = await broadcasts.recipients(ctx.session, draft)
-    if found.total == 0:
+    if found is None or found.total == 0:
         audience = Audience(draft.audience)
         if audience in (Audience.SOME_GROUPS, Audience.COUNTRIES) and not draft.targets:
             lines.append(_("Choose at least one below."))
@@ -234,7 +233,7 @@ async def broadcast_button(update: Update, ctx: BotContext) -> None:
     if other == "back":
         draft = await broadcasts.choose(session, actor=actor, broadcast_id=number, audience=None)
         ctx.answer(update)
-        ctx.edit(update, await _control_text(ctx, draft), _audience_keyboard(draft))
+        ctx.edit(update, _control_text(draft, None), _audience_keyboard(draft))
         return
     if count is not None:
         await _confirm(update, ctx, number, int(count))
@@ -252,9 +251,7 @@ async def broadcast_button(update: Update, ctx: BotContext) -> None:
     )
     ctx.answer(update)
     found = await broadcasts.recipients(session, draft)
-    ctx.edit(
-        update, await _control_text(ctx, draft), await _chosen_keyboard(ctx, draft, found.total)
-    )
+    ctx.edit(update, _control_text(draft, found), await _chosen_keyboard(ctx, draft, found.total))
 
 
 async def _confirm(update: Update, ctx: BotContext, number: int, expected: int) -> None:
@@ -264,10 +261,11 @@ async def _confirm(update: Update, ctx: BotContext, number: int, expected: int) 
         draft, found = await broadcasts.confirm(
             session, actor=actor, broadcast_id=number, expected=expected, now=ctx.now()
         )
-    except errors.AudienceChanged as changed:
+    except errors.AudienceChanged:
         # Nothing was written; the preview shows the audience as it is now.
         draft = await broadcasts.get(session, number)
-        count = int(changed.params["count"])
+        now_found = await broadcasts.recipients(session, draft)
+        count = now_found.total
         ctx.answer(
             update,
             ngettext(
@@ -279,7 +277,7 @@ async def _confirm(update: Update, ctx: BotContext, number: int, expected: int) 
             ).format(count=count),
             alert=True,
         )
-        ctx.edit(update, await _control_text(ctx, draft), await _chosen_keyboard(ctx, draft, count))
+        ctx.edit(update, _control_text(draft, now_found), await _chosen_keyboard(ctx, draft, count))
         return
     query = update.callback_query
     if query is not None and isinstance(query.message, Message):
