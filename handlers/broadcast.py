@@ -282,10 +282,7 @@ async def _confirm(update: Update, ctx: BotContext, number: int, expected: int) 
     query = update.callback_query
     if query is not None and isinstance(query.message, Message):
         await broadcasts.set_control(
-            session,
-            broadcast_id=number,
-            chat_id=query.message.chat.id,
-            message_id=query.message.message_id,
+            session, broadcast_id=number, message_id=query.message.message_id
         )
     ctx.answer(update, _("Sending broadcast #{number}.").format(number=number))
     ctx.edit(update, progress_text(draft, broadcasts.Counts(left=found.total)))
@@ -447,9 +444,7 @@ class BroadcastProgress:
         async with self.db.transaction() as session:
             report = await broadcasts.finish(session, broadcast_id=broadcast_id, now=now)
             draft = await broadcasts.get(session, broadcast_id)
-            counts = (await broadcasts.counts(session, [broadcast_id])).get(
-                broadcast_id, broadcasts.Counts()
-            )
+            counts = (await broadcasts.counts(session, [broadcast_id]))[broadcast_id]
             languages = await chats.languages(session, [draft.chat_id or draft.author_id])
         if draft.chat_id is None or draft.message_id is None:
             return report is not None

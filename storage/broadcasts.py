@@ -103,7 +103,6 @@ class Counts:
 class Missed:
     """A recipient the broadcast did not reach, named for the report."""
 
-    chat_id: int
     name: str
     city: str
     reason: str
@@ -315,14 +314,10 @@ async def cancel(
     return broadcast
 
 
-async def set_control(
-    session: AsyncSession, *, broadcast_id: int, chat_id: int, message_id: int
-) -> None:
-    """The message that shows the broadcast's progress to its author."""
+async def set_control(session: AsyncSession, *, broadcast_id: int, message_id: int) -> None:
+    """The message (in the author's chat) that shows the broadcast's progress."""
     await session.exec(
-        update(Broadcast)
-        .where(col(Broadcast.id) == broadcast_id)
-        .values(chat_id=chat_id, message_id=message_id)
+        update(Broadcast).where(col(Broadcast.id) == broadcast_id).values(message_id=message_id)
     )
 
 
@@ -342,9 +337,11 @@ async def bodies(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[in
 
 
 async def counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[int, Counts]:
-    """How far each broadcast's delivery is: one grouped count over its outbox rows."""
+    """How far each broadcast's delivery is (every id asked for, nothing yet for a draft):
+    one grouped count over their outbox rows."""
+    found = dict.fromkeys(broadcast_ids, Counts())
     if not broadcast_ids:
-        return {}
+        return found
     sent = func.count(col(OutboxMessage.sent_at))
     failed = func.count(col(OutboxMessage.failed_at))
     left = func.sum(
@@ -358,10 +355,9 @@ async def counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[in
         .where(col(OutboxMessage.batch_id).in_(list(broadcast_ids)), OutboxMessage.kind == KIND)
         .group_by(col(OutboxMessage.batch_id))
     )
-    return {
-        int(batch or 0): Counts(sent=int(s), failed=int(f), left=int(rest or 0))
-        for batch, s, f, rest in rows.all()
-    }
+    for batch, s, f, rest in rows.all():
+        found[int(batch or 0)] = Counts(sent=int(s), failed=int(f), left=int(rest or 0))
+    return found
 
 
 async def sending(session: AsyncSession) -> list[int]:
@@ -375,7 +371,7 @@ async def sending(session: AsyncSession) -> list[int]:
 async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Report | None:
     """Close a broadcast whose every recipient was reached or given up on, and owe its
     author the report; None while some are left, or if it was closed already."""
-    tally = (await counts(session, [broadcast_id])).get(broadcast_id, Counts())
+    tally = (await counts(session, [broadcast_id]))[broadcast_id]
     if tally.left:
         return None
     changed = await session.exec(
@@ -408,7 +404,7 @@ async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> 
 async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     """The broadcast, its counts and every recipient it did not reach, named."""
     broadcast = await _get(session, broadcast_id)
-    tally = (await counts(session, [broadcast_id])).get(broadcast_id, Counts())
+    tally = (await counts(session, [broadcast_id]))[broadcast_id]
     failed = await session.exec(
         select(col(OutboxMessage.chat_id), col(OutboxMessage.error))
         .where(
@@ -416,20 +412,20 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
             OutboxMessage.kind == KIND,
             col(OutboxMessage.failed_at).is_not(None),
         )
-        .order_by(col(OutboxMessage.chat_id))
     )
     rows = list(failed.all())
     names = await _names(session, [chat_id for chat_id, _error in rows])
     missed = [
         Missed(
-            chat_id=chat_id,
-            name=names.get(chat_id, ("", ""))[0],
-            city=names.get(chat_id, ("", ""))[1],
+            # Someone the bot never met (a delegate imported by hand) is named by their id.
+            name=names.get(chat_id, (str(chat_id), ""))[0],
+            city=names.get(chat_id, (str(chat_id), ""))[1],
             reason=reason(error),
             error=error or "",
         )
         for chat_id, error in rows
     ]
+    missed.sort(key=lambda m: (m.name.casefold(), m.city.casefold()))
     return Report(broadcast=broadcast, counts=tally, missed=missed)
 
 
@@ -494,4 +490,4 @@ async def recent(
     )
     found = list(rows.all())
     tallies = await counts(session, [b.id or 0 for b in found])
-    return [(b, tallies.get(b.id or 0, Counts())) for b in found]
+    return [(b, tallies[b.id or 0]) for b in found]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,8 @@ from locales import _, use_language
 from playground.emulator import Call
 from playground.updates import User, bot_message, callback, group, message
 from storage import outbox as outbox_store
-from storage.models import AuditEntry, Broadcast, OutboxMessage
+from storage import roster
+from storage.models import AuditEntry, Broadcast, Delegate, OutboxMessage
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -594,3 +596,79 @@ async def test_a_confirmation_whose_commit_fails_queues_nothing_and_can_be_press
     assert await snapshot(harness.db) == before  # no row owed, the draft still a draft
     await harness.press("bc:1:ok:4", SECRETARY, on=control)
     assert _received(harness) == Counter({u.id: 1 for u, _c in PEOPLE})
+
+
+async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    harness.telegram.rate_limit(chat_id=MARKO.id, retry_after=600, times=1)
+    first = await _choose(harness, await _draft(harness, "First"), "countries")
+    calls = await harness.press("bc:1:t:countries:RS", SECRETARY, on=first)
+    first = _control(calls)
+    second = await _choose(harness, await _draft(harness, "Second"), "countries")
+    calls = await harness.press("bc:2:t:countries:GR", SECRETARY, on=second)
+    second = _control(calls)
+    await harness.press(_button(first, "bc:1:ok:"), SECRETARY, on=first)  # Marko waits 10 min
+    await harness.press(_button(second, "bc:2:ok:"), SECRETARY, on=second)
+    texts = harness.telegram.texts(SECRETARY.id)
+    assert [t for t in texts if "is finished" in t] == [
+        "📣 <b>Broadcast #2</b> is finished: 2 of 2 recipients reached.\n"
+        "Everyone was reached, once."
+    ]
+    async with harness.db.transaction() as session:
+        states = {b.id: b.state for b in (await session.exec(select(Broadcast))).all()}
+    assert states == {1: "sending", 2: "done"}
+    listing = replies(await harness.command("/broadcasts", SECRETARY), SECRETARY.id)[0]
+    assert "#1 ·" in listing and "sending · sent 0, not reached 0, left 1" in listing
+    await _until_done(harness)
+    finished = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert len(finished) == 2 and "#1</b> is finished: 1 of 1 recipient reached" in finished[1]
+    assert _received(harness, "First") == Counter({MARKO.id: 1})
+    assert _received(harness, "Second") == Counter({ELENI.id: 1, ANA.id: 1})
+    async with harness.db.transaction() as session:
+        entries = [
+            (e.action, e.subject)
+            for e in (await session.exec(select(AuditEntry))).all()
+            if e.action.startswith("broadcast.")
+        ]
+    assert entries == [
+        ("broadcast.draft", "broadcast:1"),
+        ("broadcast.draft", "broadcast:2"),
+        ("broadcast.confirm", "broadcast:1"),
+        ("broadcast.confirm", "broadcast:2"),
+        ("broadcast.done", "broadcast:2"),
+        ("broadcast.done", "broadcast:1"),
+    ]
+
+
+async def test_broadcasts_lists_the_ten_latest_drafts_included(harness: BotHarness) -> None:
+    await harness.command("/language en", SECRETARY)
+    for n in range(11):
+        await _draft(harness, f"Draft {n}")
+    await harness.press("bc:12:x", SECRETARY, on=await _draft(harness, "Dropped"))
+    listing = replies(await harness.command("/broadcasts", SECRETARY), SECRETARY.id)[0]
+    numbers = re.findall(r"^#(\d+) ·", listing, flags=re.MULTILINE)
+    assert numbers == [str(n) for n in range(11, 1, -1)]  # #12 was cancelled; #1 is the 11th
+    assert "· draft" in listing
+    async with harness.db.transaction() as session:
+        [dropped] = (await session.exec(select(Broadcast).where(Broadcast.id == 12))).all()
+        audit = (
+            await session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.cancel"))
+        ).all()
+    assert dropped.state == "cancelled" and dropped.finished_at is not None
+    assert [(a.subject, a.actor_id) for a in audit] == [("broadcast:12", SECRETARY.id)]
+
+
+async def test_a_delegate_the_bot_never_met_is_named_by_id(harness: BotHarness) -> None:
+    await _delegates(harness)
+    async with harness.db.transaction() as session:
+        sofia = await roster.find_city(session, "Sofia")
+        session.add(Delegate(user_id=83_100_099, city_id=sofia.id or 0, status="approved"))
+    harness.telegram.fail(
+        "sendMessage", chat_id=83_100_099, status=400, description="Bad Request: chat not found"
+    )
+    control = await _choose(harness, await _draft(harness), "delegates")
+    await harness.press(_button(control, "bc:1:ok:5"), SECRETARY, on=control)
+    [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert report.splitlines()[-1] == "• 83100099 — Telegram knows no such chat"

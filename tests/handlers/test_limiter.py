@@ -105,3 +105,15 @@ async def test_idle_chat_buckets_are_forgotten_once_there_are_many() -> None:
         if chat % 50 == 0:
             await asyncio.sleep(0.002)  # the buckets so far drain
     assert len(limiter._chats) <= KEEP_IDLE + 1
+
+
+def test_the_buckets_are_telegrams_limits_and_scale_together() -> None:
+    limiter = TelegramLimiter()
+    group, chat = limiter.group_bucket(-100), limiter.chat_bucket(5)
+    assert (group.max_rate, group.time_period) == (20, 60)  # 20 a minute, a burst of 20
+    assert (chat.max_rate, chat.time_period) == (4, 4)  # 1 a second, a burst of 4
+    assert (limiter.overall.max_rate, limiter.overall.time_period) == (1, 1 / 30)
+    fast = TelegramLimiter(scale=4)
+    assert fast.group_bucket(-100).time_period == 15
+    assert fast.chat_bucket(5).time_period == 1
+    assert fast.overall.time_period == 1 / 120
