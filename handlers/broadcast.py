@@ -387,27 +387,44 @@ class BroadcastProgress:
     _dirty: set[int] = field(default_factory=set)
     _timer: asyncio.TimerHandle | None = None
     _task: asyncio.Task[bool] | None = None
-    _last: float = 0.0
+    _last: float = 0.0  # monotonic time of the last redraw
+    # Monotonic time each broadcast was first heard of here: its confirmation drew the
+    # message just then, so its first redraw comes an interval later.
+    _first: dict[int, float] = field(default_factory=dict)
 
     def touch(self, broadcast_id: int) -> None:
         """A recipient's outcome was recorded (called by the outbox worker)."""
         self._dirty.add(broadcast_id)
+        self._first.setdefault(broadcast_id, time.monotonic())
         running = self._task is not None and not self._task.done()
         if not self.automatic or self._timer is not None or running:
             return
-        delay = max(0.0, self._last + self.interval - time.monotonic())
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(delay, self._start)
+        self._timer = asyncio.get_running_loop().call_later(self._wait(), self._start)
+
+    def _wait(self) -> float:
+        """How long until a redraw keeps every message's redraws an interval apart."""
+        now = time.monotonic()
+        first = min((self._first.get(b, now) for b in self._dirty), default=now)
+        return max(0.0, self._last + self.interval - now, first + self.interval - now)
 
     def _start(self) -> None:
         self._timer = None
+        wait = self._wait()
+        if wait > 0:  # a sweep redrew meanwhile
+            self._timer = asyncio.get_running_loop().call_later(wait, self._start)
+            return
         self._task = asyncio.get_running_loop().create_task(self.flush())
 
     async def sweep(self) -> None:
         """Every broadcast being delivered gets looked at (after a restart, say)."""
         async with self.db.transaction() as session:
-            self._dirty.update(await broadcasts.sending(session))
-        await self.flush()
+            found = await broadcasts.sending(session)
+        if not self.automatic:
+            self._dirty.update(found)
+            await self.flush()
+            return
+        for broadcast_id in found:
+            self.touch(broadcast_id)
 
     async def settle(self) -> bool:
         """Redraw what is pending now (tests, and stopping); True if a broadcast finished."""
@@ -424,19 +441,21 @@ class BroadcastProgress:
             self._timer = None
 
     async def flush(self) -> bool:
-        self._last = time.monotonic()
         dirty, self._dirty = sorted(self._dirty), set()
         finished = False
         for broadcast_id in dirty:
             try:
-                finished |= await self._redraw(broadcast_id)
+                if await self._redraw(broadcast_id):
+                    finished = True
+                    self._first.pop(broadcast_id, None)
             except Exception:
                 log.exception("broadcast %s: progress could not be shown", broadcast_id)
+        self._last = time.monotonic()  # after the edits: the next is an interval later
         if finished:
             self.wake_outbox()
         if self._dirty and self.automatic and self._timer is None:
             # Touched while this ran: the next redraw, an interval after this one.
-            self._timer = asyncio.get_running_loop().call_later(self.interval, self._start)
+            self._timer = asyncio.get_running_loop().call_later(self._wait(), self._start)
         return finished
 
     async def _redraw(self, broadcast_id: int) -> bool:

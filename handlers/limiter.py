@@ -5,8 +5,9 @@ one group and 1 a second into one chat (short bursts tolerated). python-telegram
 ``AIORateLimiter`` keeps the first two; this limiter, built the same way on the same
 library, keeps all three:
 
-- **overall**, smooth: one call every 1/30 s at most, never a burst, so a broadcast
-  runs at the limit and a reply waiting behind it waits one step;
+- **overall**, nearly smooth: 30 a second with a burst of 3 at most, so a broadcast runs
+  at the limit (the burst makes up for a timer that fires a little late, which a bucket
+  of one could never catch up) and a reply waiting behind it waits a step or two;
 - **per group**, as PTB does: 20 a minute, a burst of 20 allowed;
 - **per chat**: 1 a second, a burst of ``chat_burst`` (the parts of one long message),
   for the outbox's sends (``rate_limit_args=PER_CHAT``): notices, reminders and
@@ -35,6 +36,7 @@ OVERALL_PER_SECOND = 30.0
 GROUP_PER_MINUTE = 20.0
 CHAT_PER_SECOND = 1.0
 CHAT_BURST = 4
+OVERALL_BURST = 3
 KEEP_IDLE = 512  # idle per-chat buckets are dropped beyond this many
 PER_CHAT = 1  # rate_limit_args of a call that keeps to the per-chat pace too
 
@@ -67,7 +69,7 @@ class TelegramLimiter(BaseRateLimiter[int]):
         self.group_per_minute = group_per_minute * scale
         self.chat_per_second = chat_per_second * scale
         self.chat_burst = chat_burst
-        self.overall = Bucket(1, 1 / self.per_second)
+        self.overall = Bucket(OVERALL_BURST, OVERALL_BURST / self.per_second)
         self._groups: dict[int, Bucket] = {}
         self._chats: dict[int, Bucket] = {}
 

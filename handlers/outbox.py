@@ -85,7 +85,15 @@ class OutboxWorker:
                 round_sent, more = await self._round()
                 sent += round_sent
                 if not (more or self._again):
-                    return sent
+                    break
+            # Whatever was put off (a chat told to wait, a retry's backoff) wakes the worker
+            # when it falls due: the database says when, whoever put it off.
+            now = self.clock()
+            async with self.db.transaction() as session:
+                upcoming = await outbox.next_due(session, after=now)
+            if upcoming is not None:
+                self._wake_in((upcoming - now).total_seconds())
+        return sent
 
     async def _round(self) -> tuple[int, bool]:
         """One leased batch. Returns (sent, whether more may be due now)."""
@@ -232,13 +240,24 @@ class OutboxWorker:
         task.add_done_callback(self._done)
 
     def _wake_in(self, seconds: float) -> None:
+        """Deliver again in ``seconds``, unless a wake-up still to come is sooner; each
+        round ends by asking for the next, so a later one is never lost."""
         loop = asyncio.get_running_loop()
         when = loop.time() + max(seconds, 0.0) + 0.05
-        if self._wake is not None and not self._wake.cancelled() and self._wake.when() <= when:
+        pending = self._wake
+        if (
+            pending is not None
+            and not pending.cancelled()
+            and loop.time() <= pending.when() <= when
+        ):
             return
-        if self._wake is not None:
-            self._wake.cancel()
-        self._wake = loop.call_at(when, self.kick)
+        if pending is not None:
+            pending.cancel()
+        self._wake = loop.call_at(when, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self.kick()
 
     def stop(self) -> None:
         if self._wake is not None:

@@ -406,8 +406,7 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     broadcast = await _get(session, broadcast_id)
     tally = (await counts(session, [broadcast_id]))[broadcast_id]
     failed = await session.exec(
-        select(col(OutboxMessage.chat_id), col(OutboxMessage.error))
-        .where(
+        select(col(OutboxMessage.chat_id), col(OutboxMessage.error)).where(
             col(OutboxMessage.batch_id) == broadcast_id,
             OutboxMessage.kind == KIND,
             col(OutboxMessage.failed_at).is_not(None),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -140,6 +140,19 @@ async def lease(session: AsyncSession, *, now: datetime, limit: int = 50) -> lis
         .execution_options(populate_existing=True)
     )
     return list(rows.all())
+
+
+async def next_due(session: AsyncSession, *, after: datetime) -> datetime | None:
+    """When the soonest message put off past ``after`` falls due (None: nothing is)."""
+    soonest = await session.exec(
+        select(func.min(col(OutboxMessage.not_before))).where(
+            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.failed_at).is_(None),
+            col(OutboxMessage.not_before) > after,
+        )
+    )
+    found: datetime | None = soonest.one()
+    return found
 
 
 async def _set(session: AsyncSession, message_id: int, **values: Any) -> None:

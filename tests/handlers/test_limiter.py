@@ -5,7 +5,6 @@ early), which a slow machine cannot break."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
 import pytest
@@ -31,19 +30,16 @@ async def _send(limiter: TelegramLimiter, call: Any, chat_id: Any, args: int | N
     return await limiter.process_request(call, (chat_id,), {}, "sendMessage", data, args)
 
 
-def _gaps(log: list[tuple[float, Any]]) -> list[float]:
-    times = [t for t, _chat in log]
-    return [b - a for a, b in itertools.pairwise(times)]
-
-
-async def test_overall_pace_is_smooth_never_a_burst() -> None:
-    limiter = TelegramLimiter(per_second=50)  # one call every 20 ms at most
+async def test_overall_pace_allows_a_burst_of_three_and_no_more() -> None:
+    limiter = TelegramLimiter(per_second=50)  # one call every 20 ms, after a burst of 3
     log: list[tuple[float, Any]] = []
     call = _sender(log)
     await asyncio.gather(*(_send(limiter, call, 1000 + n) for n in range(12)))
-    assert len(log) == 12
-    assert min(_gaps(log)) >= 0.02 - 1e-3
-    assert log[-1][0] - log[0][0] >= 11 * 0.02 - 1e-3
+    times = [t for t, _chat in log]
+    assert len(times) == 12
+    # Any four calls in a row span at least one step: never more than three at once.
+    assert all(b - a >= 0.02 - 1e-3 for a, b in zip(times, times[3:], strict=False))
+    assert times[-1] - times[0] >= 9 * 0.02 - 1e-3
 
 
 async def test_a_call_answered_429_gives_its_place_back() -> None:
@@ -52,9 +48,9 @@ async def test_a_call_answered_429_gives_its_place_back() -> None:
     call = _sender(log, refuse={1})
     with pytest.raises(RetryAfter):
         await _send(limiter, call, 1)
-    assert limiter.overall.has_capacity()  # the refused call sent nothing
+    assert limiter.overall.has_capacity(3)  # the refused call sent nothing: the bucket is empty
     await _send(limiter, call, 2)
-    assert not limiter.overall.has_capacity()  # the accepted one holds its place
+    assert not limiter.overall.has_capacity(3)  # the accepted one holds its place
 
 
 async def test_one_chat_gets_a_short_burst_then_one_a_second_scaled() -> None:
@@ -112,8 +108,8 @@ def test_the_buckets_are_telegrams_limits_and_scale_together() -> None:
     group, chat = limiter.group_bucket(-100), limiter.chat_bucket(5)
     assert (group.max_rate, group.time_period) == (20, 60)  # 20 a minute, a burst of 20
     assert (chat.max_rate, chat.time_period) == (4, 4)  # 1 a second, a burst of 4
-    assert (limiter.overall.max_rate, limiter.overall.time_period) == (1, 1 / 30)
+    assert (limiter.overall.max_rate, limiter.overall.time_period) == (3, 3 / 30)
     fast = TelegramLimiter(scale=4)
     assert fast.group_bucket(-100).time_period == 15
     assert fast.chat_bucket(5).time_period == 1
-    assert fast.overall.time_period == 1 / 120
+    assert fast.overall.time_period == 3 / 120

@@ -215,3 +215,22 @@ async def test_the_outbox_keeps_to_each_chats_pace(db: Database, clock: Clock) -
         # Two at once, then one per 1/20 s counted from the first: the fifth at 0.15 s at least.
         assert times[4] - times[0] >= 0.15 - 1e-3
         assert list(limiter._chats) == [CHATS[0]]
+
+
+async def test_chats_told_to_wait_are_woken_for_when_each_wait_ends(
+    db: Database, clock: Clock
+) -> None:
+    """Two chats told to wait different times: the worker wakes itself for each (a timer
+    that fired is not mistaken for one still to come, and the later wait is not lost
+    behind the earlier), with no periodic job to rescue them."""
+    async with running_bot(db, clock, seed=False) as harness:
+        texts = await _enqueue(db, 3)
+        harness.telegram.rate_limit(chat_id=CHATS[0], retry_after=1)
+        harness.telegram.rate_limit(chat_id=CHATS[1], retry_after=2)
+        await harness.app.outbox.deliver_due()
+        assert len([r for r in await _rows(db) if r.sent_at]) == 1
+        for _wait in range(80):  # up to 8 s; the waits end after 1 s and 2 s
+            if all(row.sent_at for row in await _rows(db)):
+                break
+            await asyncio.sleep(0.1)
+        assert _delivered(harness.telegram) == Counter(texts)
