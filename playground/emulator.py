@@ -6,6 +6,10 @@ call. It can be put in front of the bot two ways: as a ``BaseRequest``
 server (``http_app``, for polling over loopback). Failures Telegram really
 produces are injected on demand: 429 with retry_after, 403 blocked, 400 chat
 migrated. An unimplemented method fails the test loudly instead of guessing.
+
+Off by default, it also keeps Telegram's flood limits (``limits=Limits(...)``, optionally
+time-compressed by a scale) and answers a share of the messages with a flood 429 at
+random (``flood_share``), as a busy Telegram does; see ``Limits``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
+import random
 import re
 import secrets
 import time
@@ -81,6 +87,76 @@ class Upload:
     data: bytes
 
 
+# The methods that send a message, which Telegram's flood limits count (not edits, not
+# answers to button presses).
+SENDING = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits for sending messages, as the emulator enforces them.
+
+    Telegram documents about 30 messages a second overall, 20 a minute into one group and
+    1 a second into one chat, short bursts tolerated; it publishes no burst sizes. Each
+    limit is a leaky bucket (GCRA): it holds up to ``burst`` messages and drains at the
+    limit's rate, and a message is accepted only if every bucket it falls in (the bot's,
+    the group's when the chat id is negative, the chat's) has room for it now. Only
+    accepted messages (status 200) fill the buckets: a refused call sent nothing.
+
+    ``scale`` compresses time, so that a benchmark is short: every rate is multiplied by
+    it and every wait divided by it, while burst sizes (counts of messages) stay as they
+    are; the run is Telegram's, played ``scale`` times faster. The bursts chosen here:
+
+    - overall 30, a second's worth at Telegram's pace: a bot that paces itself smoothly
+      (the bot's own limiter does) never comes near it, one that sends as fast as it can
+      is refused after 30 messages;
+    - per group 20, a minute's worth (the limit is stated per minute; PTB's limiter and the
+      bot's allow the same burst);
+    - per chat 4, the parts of one long message (the bot's limiter allows 4).
+
+    A message over a limit is answered 429 with ``retry_after`` the time until there is
+    room, rounded up, as Telegram does, to whole seconds of unscaled time: at scale 5 a
+    wait of 30 ms is answered ``retry_after: 0.2``. python-telegram-bot 22 takes a
+    fractional retry_after as it is (``RetryAfter.retry_after`` == 0.2 s). Until that time
+    has passed, Telegram refuses that chat again (the whole bot, for the overall limit),
+    however empty the buckets are: such an early retry is answered 429 too.
+    """
+
+    scale: float = 1.0
+    per_second: float = 30.0
+    burst: float = 30.0
+    group_per_minute: float = 20.0
+    group_burst: float = 20.0
+    chat_per_second: float = 1.0
+    chat_burst: float = 4.0
+
+    def buckets(self, chat_id: int) -> list[tuple[tuple[str, int], float, float]]:
+        """(key, messages per second, burst) of every bucket a message to ``chat_id`` fills."""
+        found = [(("overall", 0), self.per_second * self.scale, self.burst)]
+        if chat_id < 0:
+            found.append(
+                (("group", chat_id), self.group_per_minute / 60 * self.scale, self.group_burst)
+            )
+        found.append((("chat", chat_id), self.chat_per_second * self.scale, self.chat_burst))
+        return found
+
+    def retry_after(self, wait: float) -> float:
+        """What Telegram would tell a bot that must wait ``wait`` (real) seconds: whole
+        seconds of unscaled time, at least one, divided by the scale."""
+        return max(1, math.ceil(wait * self.scale - 1e-9)) / self.scale
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A message answered 429 because of a limit (``Limits``) or at random (flood)."""
+
+    at: float  # time.monotonic()
+    method: str
+    chat_id: int
+    reason: str  # "injected", or the limit gone over: "overall", "group", "chat", "early"
+    retry_after: float  # seconds, as sent
+
+
 @dataclass
 class TelegramEmulator:
     calls: list[Call] = field(default_factory=list)
@@ -102,6 +178,19 @@ class TelegramEmulator:
     uploads: dict[str, Upload] = field(default_factory=dict)
     callback_answers: dict[str, str] = field(default_factory=dict)  # query id -> toast text
     version: int = 0  # rises on every change a client would see
+    # Flood limits (off unless given) and random flood control, see ``Limits``. With
+    # probability ``flood_share`` a message-sending call is answered 429 before any other
+    # check, with ``retry_after`` one second of unscaled time (1 / scale s); it fills no
+    # bucket. Such 429s are counted in ``injected_429``, those of a limit the bot went over
+    # (or of a retry before its retry_after) in ``enforced_429``; each is in ``throttled``.
+    limits: Limits | None = None
+    flood_share: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(40))  # noqa: S311 (not crypto)
+    injected_429: int = 0
+    enforced_429: int = 0
+    throttled: list[Throttle] = field(default_factory=list)
+    _buckets: dict[tuple[str, int], float] = field(default_factory=dict)  # key -> GCRA's TAT
+    _banned_until: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
     _last_message_id: int = 4999
     _update_arrived: asyncio.Event | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -208,9 +297,71 @@ class TelegramEmulator:
     # --- the API --------------------------------------------------------------------------------
 
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        status, body = self._handle(method, params)
+        counted = (
+            (self.limits is not None or self.flood_share > 0)
+            and method in SENDING
+            and params.get("chat_id") is not None
+        )
+        if not counted:
+            status, body = self._handle(method, params)
+            self.statuses.append(status)
+            return status, body
+        now = time.monotonic()
+        chat_id = _chat_key(params["chat_id"])
+        throttle = self._throttle(method, chat_id, now)
+        if throttle is not None:
+            self.calls.append(Call(method, params))
+            description = f"Too Many Requests: retry after {_seconds(throttle.retry_after)}"
+            status = 429
+            body = _error(429, description, {"retry_after": throttle.retry_after})
+        else:
+            status, body = self._handle(method, params)
+            if status == 200 and self.limits is not None:
+                self._fill(self.limits, chat_id, now)
         self.statuses.append(status)
         return status, body
+
+    # --- flood limits -------------------------------------------------------------------------
+
+    def _throttle(self, method: str, chat_id: int, now: float) -> Throttle | None:
+        """The 429 this message gets now, if any: flood at random, or a limit gone over."""
+        scale = self.limits.scale if self.limits is not None else 1.0
+        if self.flood_share > 0 and self.rng.random() < self.flood_share:
+            self.injected_429 += 1
+            return self._refuse(method, chat_id, "injected", 1 / scale, now, ban=chat_id)
+        if self.limits is None:
+            return None
+        for key in (None, chat_id):
+            banned = self._banned_until.get(key, 0.0)
+            if now < banned:
+                self.enforced_429 += 1
+                wait = self.limits.retry_after(banned - now)
+                return self._refuse(method, chat_id, "early", wait, now, ban=None)
+        for (kind, key), rate, burst in self.limits.buckets(chat_id):
+            # GCRA: the bucket is full while its theoretical arrival time is more than
+            # burst - 1 emissions ahead of now.
+            wait = self._buckets.get((kind, key), now) - now - (burst - 1) / rate
+            if wait > 1e-9:
+                self.enforced_429 += 1
+                retry = self.limits.retry_after(wait)
+                return self._refuse(
+                    method, chat_id, kind, retry, now, ban=None if kind == "overall" else chat_id
+                )
+        return None
+
+    def _refuse(
+        self, method: str, chat_id: int, reason: str, retry: float, now: float, *, ban: int | None
+    ) -> Throttle:
+        if reason != "early":
+            self._banned_until[ban] = max(self._banned_until.get(ban, 0.0), now + retry)
+        throttle = Throttle(now, method, chat_id, reason, retry)
+        self.throttled.append(throttle)
+        return throttle
+
+    def _fill(self, limits: Limits, chat_id: int, now: float) -> None:
+        """An accepted message takes its place in every bucket it falls in."""
+        for key, rate, _burst in limits.buckets(chat_id):
+            self._buckets[key] = max(self._buckets.get(key, now), now) + 1 / rate
 
     def _handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.calls.append(Call(method, params))
@@ -576,6 +727,19 @@ def _error(
     if parameters:
         body["parameters"] = parameters
     return body
+
+
+def _seconds(value: float) -> str:
+    """A retry_after as the description says it: ``1``, ``0.2``."""
+    return f"{value:g}"
+
+
+def _chat_key(chat_id: Any) -> int:
+    """A chat id as the buckets know it; an @channel name is a chat of its own."""
+    try:
+        return int(chat_id)
+    except (TypeError, ValueError):
+        return hash(str(chat_id))
 
 
 class _Refused(Exception):
