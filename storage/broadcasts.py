@@ -106,7 +106,6 @@ class Missed:
     name: str
     city: str
     reason: str
-    error: str
 
 
 @dataclass
@@ -420,7 +419,6 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
             name=names.get(chat_id, (str(chat_id), ""))[0],
             city=names.get(chat_id, (str(chat_id), ""))[1],
             reason=reason(error),
-            error=error or "",
         )
         for chat_id, error in rows
     ]
@@ -461,18 +459,11 @@ async def _names(session: AsyncSession, chat_ids: Sequence[int]) -> dict[int, tu
 
 def report_params(report: Report) -> dict[str, Any]:
     """The facts of the author's report, for the outbox (rendered in the author's language)."""
-    broadcast = report.broadcast
     return {
-        "number": broadcast.id,
-        "audience": broadcast.audience,
-        "targets": list(broadcast.targets),
+        "number": report.broadcast.id,
         "sent": report.counts.sent,
-        "failed": report.counts.failed,
         "total": report.counts.total,
-        "missed": [
-            {"name": m.name, "city": m.city, "reason": m.reason, "error": m.error[:120]}
-            for m in report.missed
-        ],
+        "missed": [{"name": m.name, "city": m.city, "reason": m.reason} for m in report.missed],
     }
 
 

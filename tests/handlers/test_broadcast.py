@@ -177,7 +177,7 @@ async def test_confirm_pressed_twice_or_after_the_roster_changed_sends_nothing_t
     await harness.press("bc:1:ok:5", SECRETARY, on=control)
     again = await harness.press("bc:1:ok:5", SECRETARY, on=control)
     said = replies(again) + [c.params.get("text", "") for c in again]
-    assert any("no longer a draft" in t for t in said), said
+    assert any("Broadcast #1 is no longer a draft" in t for t in said), said
     assert _received(harness) == Counter({u.id: 1 for u in (ELENI, MARKO, DENIZ, ANA, late)})
     async with harness.db.transaction() as session:
         rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.batch_id == 1))).all()
@@ -628,11 +628,24 @@ async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
     assert _received(harness, "First") == Counter({MARKO.id: 1})
     assert _received(harness, "Second") == Counter({ELENI.id: 1, ANA.id: 1})
     async with harness.db.transaction() as session:
-        entries = [
-            (e.action, e.subject)
+        audited = [
+            e
             for e in (await session.exec(select(AuditEntry))).all()
             if e.action.startswith("broadcast.")
         ]
+        confirmed = {b.id: b.confirmed_at for b in (await session.exec(select(Broadcast))).all()}
+    entries = [(e.action, e.subject) for e in audited]
+    assert [(e.actor_id, e.details) for e in audited if e.action == "broadcast.confirm"] == [
+        (
+            SECRETARY.id,
+            {"audience": "countries", "targets": ["RS"], "recipients": 1, "unreachable": 0},
+        ),
+        (
+            SECRETARY.id,
+            {"audience": "countries", "targets": ["GR"], "recipients": 2, "unreachable": 0},
+        ),
+    ]
+    assert all(confirmed.values())
     assert entries == [
         ("broadcast.draft", "broadcast:1"),
         ("broadcast.draft", "broadcast:2"),

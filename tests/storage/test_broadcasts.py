@@ -3,10 +3,16 @@ read from what Telegram said."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
-from storage import broadcasts
+import pytest
+from sqlmodel import select
+
+from storage import broadcasts, errors
 from storage.broadcasts import reason
+from storage.db import Database
+from storage.models import Audience, Broadcast
+from storage.roles import Actor
 
 
 @pytest.mark.parametrize(
@@ -35,3 +41,65 @@ def test_every_answer_telegram_gives_has_its_reason(error: str | None, expected:
 
 def test_a_reason_is_read_whatever_the_case() -> None:
     assert reason("FORBIDDEN: BOT WAS BLOCKED BY THE USER") == broadcasts.BLOCKED
+
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+AUTHOR = Actor(user_id=11_000_001, is_secretariat=True)
+
+
+async def test_a_draft_with_no_audience_or_an_empty_one_is_not_confirmed(
+    seeded: Database,
+) -> None:
+    async with seeded.transaction() as session:
+        draft = await broadcasts.draft(
+            session, actor=AUTHOR, text="Hello", parts=1, chat_id=AUTHOR.user_id, now=NOW
+        )
+        number = draft.id or 0
+        with pytest.raises(errors.NoAudience) as none:
+            await broadcasts.confirm(
+                session, actor=AUTHOR, broadcast_id=number, expected=0, now=NOW
+            )
+        await broadcasts.choose(
+            session, actor=AUTHOR, broadcast_id=number, audience=Audience.COUNTRIES, toggle="MD"
+        )
+        with pytest.raises(errors.NoRecipients) as empty:  # no delegate of Moldova yet
+            await broadcasts.confirm(
+                session, actor=AUTHOR, broadcast_id=number, expected=0, now=NOW
+            )
+        with pytest.raises(errors.NotAllowed):
+            await broadcasts.confirm(
+                session, actor=Actor(user_id=5), broadcast_id=number, expected=0, now=NOW
+            )
+        with pytest.raises(errors.UnknownCountry):
+            await broadcasts.choose(
+                session, actor=AUTHOR, broadcast_id=number, audience=Audience.COUNTRIES, toggle="ZZ"
+            )
+        with pytest.raises(errors.UnknownGroup):
+            await broadcasts.choose(
+                session,
+                actor=AUTHOR,
+                broadcast_id=number,
+                audience=Audience.SOME_GROUPS,
+                toggle="x",
+            )
+        with pytest.raises(errors.UnknownBroadcast) as unknown:
+            await broadcasts.get(session, number + 1)
+        stored = await broadcasts.get(session, number)
+    assert none.value.params == {"number": number}
+    assert empty.value.params == {"number": number}
+    assert unknown.value.params == {"number": number + 1}
+    assert (stored.state, stored.audience, stored.targets) == ("draft", "countries", ["MD"])
+
+
+@pytest.mark.parametrize(("text", "parts"), [("   ", 1), ("x", 5)])
+async def test_an_empty_or_too_long_draft_is_refused(
+    seeded: Database, text: str, parts: int
+) -> None:
+    async with seeded.transaction() as session:
+        with pytest.raises((errors.EmptyBroadcast, errors.BroadcastTooLong)) as refused:
+            await broadcasts.draft(
+                session, actor=AUTHOR, text=text, parts=parts, chat_id=1, now=NOW
+            )
+        assert (await session.exec(select(Broadcast))).all() == []
+    if parts > broadcasts.MAX_PARTS:
+        assert refused.value.params == {"parts": broadcasts.MAX_PARTS}
