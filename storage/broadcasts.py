@@ -125,7 +125,7 @@ async def draft(
     actor.require_secretariat()
     if not text.strip():
         raise errors.EmptyBroadcast()
-    if parts > MAX_PARTS or len(text) > 20000:
+    if parts > MAX_PARTS:  # four parts are at most 16,384 characters: the column holds them
         raise errors.BroadcastTooLong(parts=MAX_PARTS)
     broadcast = Broadcast(
         author_id=actor.user_id, text=text, parts=parts, chat_id=chat_id, created_at=now

@@ -20,7 +20,7 @@ from telegram.error import TimedOut
 from handlers.context import UNEXPECTED, esc
 from locales import _, use_language
 from playground.emulator import Call
-from playground.updates import User, bot_message, callback, group, message
+from playground.updates import User, bot_message, callback, group, message, my_chat_member
 from storage import outbox as outbox_store
 from storage import roster
 from storage.models import AuditEntry, Broadcast, Delegate, OutboxMessage
@@ -145,6 +145,13 @@ async def test_delegates_of_chosen_countries_and_chats_of_chosen_groups(
     control = _control(calls)
     assert "Recipients: <b>2</b>." in control.text  # Eleni and Ana
     assert ("✅ Greece", "bc:1:t:countries:GR") in control.buttons()
+    # A second country adds to the first; pressed again, it is taken away.
+    calls = await harness.press("bc:1:t:countries:RS", SECRETARY, on=control)
+    control = _control(calls)
+    assert "Recipients: <b>3</b>." in control.text and "— Greece, Serbia" in control.text
+    calls = await harness.press("bc:1:t:countries:RS", SECRETARY, on=control)
+    control = _control(calls)
+    assert "Recipients: <b>2</b>." in control.text
     calls = await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
     assert _received(harness) == Counter({ELENI.id: 1, ANA.id: 1})
 
@@ -635,6 +642,7 @@ async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
         ]
         confirmed = {b.id: b.confirmed_at for b in (await session.exec(select(Broadcast))).all()}
     entries = [(e.action, e.subject) for e in audited]
+    assert [e.actor_id for e in audited] == [SECRETARY.id] * 4 + [None, None]
     assert [(e.actor_id, e.details) for e in audited if e.action == "broadcast.confirm"] == [
         (
             SECRETARY.id,
@@ -686,3 +694,22 @@ async def test_a_delegate_the_bot_never_met_is_named_by_id(harness: BotHarness) 
     await harness.press(_button(control, "bc:1:ok:5"), SECRETARY, on=control)
     [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
     assert report.splitlines()[-1] == "• 83100099 — Telegram knows no such chat"
+
+
+async def test_a_group_chat_that_removed_the_bot_is_counted_named_and_not_sent_to(
+    harness: BotHarness,
+) -> None:
+    await harness.command("/language en", SECRETARY)
+    await working_group(harness, CLIMATE, "climate", [], coordinator=SECRETARY)
+    await working_group(harness, SMART, "smart-cities", [], coordinator=SECRETARY)
+    await harness.send(my_chat_member(SMART, SECRETARY, "member", "left"))
+    control = await _choose(harness, await _draft(harness), "chats")
+    assert "Recipients: <b>2</b>." in control.text
+    assert "1 of them is known to be unreachable" in control.text
+    await harness.press(_button(control, "bc:1:ok:2"), SECRETARY, on=control)
+    assert _received(harness) == Counter({CLIMATE.id: 1})
+    [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert report.splitlines()[-1] == (
+        "• B40 Smart Cities (Smart Cities and Digital Transformation) — "
+        "the bot is no longer in this chat"
+    )

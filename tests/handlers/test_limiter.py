@@ -45,12 +45,16 @@ async def test_overall_pace_allows_a_burst_of_three_and_no_more() -> None:
 async def test_a_call_answered_429_gives_its_place_back() -> None:
     limiter = TelegramLimiter(per_second=2)  # 500 ms between calls
     log: list[tuple[float, Any]] = []
-    call = _sender(log, refuse={1})
+    call = _sender(log, refuse={1, 4})
     with pytest.raises(RetryAfter):
         await _send(limiter, call, 1)
     assert limiter.overall.has_capacity(3)  # the refused call sent nothing: the bucket is empty
     await _send(limiter, call, 2)
     assert not limiter.overall.has_capacity(3)  # the accepted one holds its place
+    await _send(limiter, call, 3)
+    with pytest.raises(RetryAfter):
+        await _send(limiter, call, 4)  # refused: of three places, the two taken stay taken
+    assert limiter.overall.has_capacity(1) and not limiter.overall.has_capacity(2)
 
 
 async def test_one_chat_gets_a_short_burst_then_one_a_second_scaled() -> None:

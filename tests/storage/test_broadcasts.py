@@ -11,7 +11,7 @@ from sqlmodel import select
 from storage import broadcasts, errors
 from storage.broadcasts import reason
 from storage.db import Database
-from storage.models import Audience, Broadcast
+from storage.models import Audience, Broadcast, GroupStatus, WorkingGroup
 from storage.roles import Actor
 
 
@@ -103,3 +103,28 @@ async def test_an_empty_or_too_long_draft_is_refused(
         assert (await session.exec(select(Broadcast))).all() == []
     if parts > broadcasts.MAX_PARTS:
         assert refused.value.params == {"parts": broadcasts.MAX_PARTS}
+
+
+async def test_only_an_active_group_can_be_chosen(seeded: Database) -> None:
+    async with seeded.transaction() as session:
+        session.add(WorkingGroup(slug="water", name="Water", status=GroupStatus.PROPOSED.value))
+        draft = await broadcasts.draft(
+            session, actor=AUTHOR, text="Hello", parts=1, chat_id=AUTHOR.user_id, now=NOW
+        )
+        with pytest.raises(errors.UnknownGroup) as refused:
+            await broadcasts.choose(
+                session,
+                actor=AUTHOR,
+                broadcast_id=draft.id or 0,
+                audience=Audience.SOME_GROUPS,
+                toggle="water",
+            )
+        chosen = await broadcasts.choose(
+            session,
+            actor=AUTHOR,
+            broadcast_id=draft.id or 0,
+            audience=Audience.SOME_GROUPS,
+            toggle="climate",
+        )
+    assert refused.value.params == {"slug": "water"}
+    assert chosen.targets == ["climate"]
