@@ -97,6 +97,12 @@ class B40Application(Application[Any, BotContext, Any, Any, Any, Any]):
         # of starting the bot publishes its menu.
         await publish_commands(self)
 
+    def stopped(self, broadcast_id: int) -> None:
+        """A broadcast was stopped: the worker drops what it holds of it, and its author
+        gets the progress's last redraw and the report."""
+        self.outbox.stop_batch(broadcast_id)
+        self.broadcasts.touch(broadcast_id)
+
     async def stop(self) -> None:
         self.outbox.stop()
         self.broadcasts.stop()
@@ -238,6 +244,7 @@ def build_application(
         clock=clock or utcnow,
         outbox_written=application.outbox.kick,
         tally_changed=application.tallies.request,
+        broadcast_stopped=application.stopped,
     )
 
     # Group -1: the bot follows its chats before anything else looks at an update.

@@ -61,6 +61,7 @@ REASONS = {
     broadcasts.NOT_FOUND: N_("Telegram knows no such chat"),
     broadcasts.REFUSED: N_("Telegram refused the message"),
     broadcasts.GAVE_UP: N_("Telegram kept failing; given up after every retry"),
+    broadcasts.STOPPED: N_("you stopped the broadcast before it was sent"),
     broadcasts.UNREACHABLE: N_(
         "not sent: refused the bot's last message (blocked it, or left Telegram)"
     ),
@@ -74,7 +75,9 @@ STATES = {
 }
 
 # bc:<id>:a:<audience> | bc:<id>:t:<audience>:<target> | bc:<id>:ok:<count> | bc:<id>:x
-BUTTON = re.compile(r"bc:(\d{1,9}):(?:(a|t):(\w{1,12})(?::([\w-]{1,40}))?|ok:(\d{1,7})|(x|back))")
+BUTTON = re.compile(
+    r"bc:(\d{1,9}):(?:(a|t):(\w{1,12})(?::([\w-]{1,40}))?|ok:(\d{1,7})|(x|back|stop))"
+)
 _COMMAND = re.compile(r"^\s*/broadcast(?:@\w+)?\s*", re.IGNORECASE)
 # Custom emoji are for bots with a paid username; their ordinary emoji stays.
 _CUSTOM_EMOJI = re.compile(r"</?tg-emoji[^>]*>")
@@ -230,6 +233,24 @@ async def broadcast_button(update: Update, ctx: BotContext) -> None:
             _("📣 Broadcast #{number} was cancelled; nothing was sent.").format(number=number),
         )
         return
+    if other == "stop":
+        stopped = await broadcasts.stop(session, actor=actor, broadcast_id=number, now=ctx.now())
+        changed = ctx.deps.broadcast_stopped
+
+        async def tell_the_worker() -> None:
+            changed(number)
+
+        ctx.after_commit(tell_the_worker)
+        ctx.answer(
+            update,
+            ngettext(
+                "Broadcast #{number} stopped: {count} recipient will not get it.",
+                "Broadcast #{number} stopped: {count} recipients will not get it.",
+                stopped,
+            ).format(number=number, count=stopped),
+            alert=True,
+        )
+        return
     if other == "back":
         draft = await broadcasts.choose(session, actor=actor, broadcast_id=number, audience=None)
         ctx.answer(update)
@@ -285,7 +306,9 @@ async def _confirm(update: Update, ctx: BotContext, number: int, expected: int) 
             session, broadcast_id=number, message_id=query.message.message_id
         )
     ctx.answer(update, _("Sending broadcast #{number}.").format(number=number))
-    ctx.edit(update, progress_text(draft, broadcasts.Counts(left=found.total)))
+    ctx.edit(
+        update, progress_text(draft, broadcasts.Counts(left=found.total)), progress_keyboard(draft)
+    )
 
 
 # --- progress and the report ----------------------------------------------------------------------
@@ -304,6 +327,13 @@ def progress_text(draft: Broadcast, counts: broadcasts.Counts) -> str:
     else:
         lines.append(_("Sending, within Telegram's limits…"))
     return "\n".join(line for line in lines if line)
+
+
+def progress_keyboard(draft: Broadcast) -> InlineKeyboardMarkup | None:
+    """While a broadcast is being delivered, its author can stop it."""
+    if draft.state != BroadcastState.SENDING:
+        return None
+    return keyboard([[(_("⏹ Stop sending"), f"bc:{draft.id}:stop")]])
 
 
 def _reason(code: str) -> str:
@@ -329,8 +359,18 @@ def _report(params: dict[str, Any]) -> Rendered:
             total,
         ).format(number=params["number"], sent=sent, total=total)
     ]
+    stopped = int(params.get("stopped", 0))
+    if stopped:
+        lines.append(
+            ngettext(
+                "You stopped it: {count} recipient was not sent it.",
+                "You stopped it: {count} recipients were not sent it.",
+                stopped,
+            ).format(count=stopped)
+        )
     if not missed:
-        lines.append(_("Everyone was reached, once."))
+        if not stopped:
+            lines.append(_("Everyone was reached, once."))
         return "\n".join(lines), None
     lines.append(_("Not reached ({count}):").format(count=len(missed)))
     for entry in missed:
@@ -471,7 +511,8 @@ class BroadcastProgress:
         with use_language(language):
             text = progress_text(draft, counts)
         try:
-            await edit_message(self.bot, draft.chat_id, draft.message_id, text, None)
+            markup = progress_keyboard(draft)
+            await edit_message(self.bot, draft.chat_id, draft.message_id, text, markup)
         except TelegramError as exc:
             # The author deleted it, or Telegram is busy: the report still comes.
             log.info("broadcast %s: progress not redrawn: %s", broadcast_id, exc)

@@ -66,6 +66,8 @@ class Deps:
     outbox_written: Callable[[], None] = lambda: None
     # Called after a commit that changed a poll's tally; the assembly wires the drawer here.
     tally_changed: Callable[[int], None] = lambda poll_id: None
+    # Called after a commit that stopped a broadcast: the worker drops what it holds of it.
+    broadcast_stopped: Callable[[int], None] = lambda broadcast_id: None
 
     def today(self) -> date:
         """The network's date now, in its reference zone."""

@@ -185,6 +185,10 @@ MESSAGES: dict[type[errors.DomainError], str] = {
         "changed. /broadcasts shows its state."
     ),
     errors.NoAudience: N_("Choose who receives broadcast #{number} first."),
+    errors.BroadcastNotSending: N_(
+        "Broadcast #{number} is not being sent (it is finished, or not confirmed yet): "
+        "there is nothing to stop."
+    ),
     errors.NoRecipients: N_(
         "Nobody is in the audience chosen for broadcast #{number}. Choose another."
     ),

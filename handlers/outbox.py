@@ -73,6 +73,7 @@ class OutboxWorker:
     _wake: asyncio.TimerHandle | None = None
     # Told the batch (a broadcast) of every message whose outcome was recorded.
     on_progress: Callable[[int], None] | None = None
+    _stopped: set[int] = field(default_factory=set)  # batches stopped: leased rows not sent
 
     # --- rounds ------------------------------------------------------------------------------
 
@@ -118,6 +119,8 @@ class OutboxWorker:
             if late or message.chat_id in paused or time.monotonic() < self._paused_until:
                 untried.append(message.id or 0)
                 continue
+            if message.batch_id in self._stopped:
+                continue  # stopped while leased here: its row is failed already
             if message.kind == broadcasts.KIND:
                 # A broadcast's text is stored once, not in each of its thousand rows.
                 body = texts.get(message.batch_id or 0)
@@ -227,6 +230,10 @@ class OutboxWorker:
                 session, chat_id, until=self.clock() + timedelta(seconds=seconds), error=error
             )
         raise _Paused(chat_id, seconds)
+
+    def stop_batch(self, batch_id: int) -> None:
+        """A broadcast was stopped: what this worker holds of it is not sent."""
+        self._stopped.add(batch_id)
 
     # --- waking -------------------------------------------------------------------------------
 

@@ -50,16 +50,20 @@ NOT_FOUND = "not_found"  # Telegram knows no such chat
 REFUSED = "refused"  # Telegram refused the message itself
 GAVE_UP = "gave_up"  # timeouts or server errors outlasted every retry
 UNREACHABLE = "unreachable"  # refused the bot last time (blocked it, or left Telegram)
+STOPPED = "stopped"  # the author stopped the broadcast before it reached them
 
 # Written as the error of a recipient given up before sending, from what the bot knew.
 KNOWN_BLOCKED = "known unreachable: the person refused the bot's last message"
 KNOWN_REMOVED = "known unreachable: the bot is no longer in this chat"
+STOPPED_BY_AUTHOR = "stopped by its author before it was sent"
 
 
 def reason(error: str | None) -> str:
     """The report's reason for a recipient given up, from the error Telegram gave."""
     if error == KNOWN_BLOCKED:
         return UNREACHABLE
+    if error == STOPPED_BY_AUTHOR:
+        return STOPPED
     text = (error or "").lower()
     if "blocked" in text:
         return BLOCKED
@@ -313,6 +317,35 @@ async def cancel(
     return broadcast
 
 
+async def stop(session: AsyncSession, *, actor: Actor, broadcast_id: int, now: datetime) -> int:
+    """Stop a broadcast being delivered: whoever it has not reached yet is not sent it.
+    Returns how many that is. A message a worker holds at this moment may still go out."""
+    actor.require_secretariat()
+    broadcast = await _get(session, broadcast_id, lock=True)
+    if broadcast.author_id != actor.user_id:
+        raise errors.NotYourBroadcast(number=broadcast_id)
+    if broadcast.state != BroadcastState.SENDING:
+        raise errors.BroadcastNotSending(number=broadcast_id)
+    stopped = await session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.batch_id) == broadcast_id,
+            col(OutboxMessage.kind) == KIND,
+            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.failed_at).is_(None),
+        )
+        .values(failed_at=now, error=STOPPED_BY_AUTHOR)
+    )
+    audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="broadcast.stop",
+        subject=f"broadcast:{broadcast_id}",
+        stopped=int(stopped.rowcount),
+    )
+    return int(stopped.rowcount)
+
+
 async def set_control(session: AsyncSession, *, broadcast_id: int, message_id: int) -> None:
     """The message (in the author's chat) that shows the broadcast's progress."""
     await session.exec(
@@ -342,7 +375,18 @@ async def counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[in
     if not broadcast_ids:
         return found
     sent = func.count(col(OutboxMessage.sent_at))
-    failed = func.count(col(OutboxMessage.failed_at))
+    # A message in flight when the broadcast was stopped may still have gone out: sent.
+    failed = func.sum(
+        case(
+            (
+                and_(
+                    col(OutboxMessage.failed_at).is_not(None), col(OutboxMessage.sent_at).is_(None)
+                ),
+                1,
+            ),
+            else_=0,
+        )
+    )
     left = func.sum(
         case(
             (and_(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None)), 1),
@@ -355,7 +399,7 @@ async def counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[in
         .group_by(col(OutboxMessage.batch_id))
     )
     for batch, s, f, rest in rows.all():
-        found[int(batch or 0)] = Counts(sent=int(s), failed=int(f), left=int(rest or 0))
+        found[int(batch or 0)] = Counts(sent=int(s), failed=int(f or 0), left=int(rest or 0))
     return found
 
 
@@ -409,6 +453,7 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
             col(OutboxMessage.batch_id) == broadcast_id,
             OutboxMessage.kind == KIND,
             col(OutboxMessage.failed_at).is_not(None),
+            col(OutboxMessage.sent_at).is_(None),
         )
     )
     rows = list(failed.all())
@@ -463,7 +508,13 @@ def report_params(report: Report) -> dict[str, Any]:
         "number": report.broadcast.id,
         "sent": report.counts.sent,
         "total": report.counts.total,
-        "missed": [{"name": m.name, "city": m.city, "reason": m.reason} for m in report.missed],
+        # Those the author stopped it for are counted, not named: they may be hundreds.
+        "stopped": sum(1 for m in report.missed if m.reason == STOPPED),
+        "missed": [
+            {"name": m.name, "city": m.city, "reason": m.reason}
+            for m in report.missed
+            if m.reason != STOPPED
+        ],
     }
 
 

@@ -371,6 +371,10 @@ class BroadcastNotDraft(DomainError):
     """Confirmed, finished or cancelled already (``state``)."""
 
 
+class BroadcastNotSending(DomainError):
+    """Stop pressed on a broadcast that is finished (or not yet confirmed)."""
+
+
 class NoAudience(DomainError):
     pass
 

@@ -21,9 +21,11 @@ from handlers.context import UNEXPECTED, esc
 from locales import _, use_language
 from playground.emulator import Call
 from playground.updates import User, bot_message, callback, group, message, my_chat_member
+from storage import broadcasts as broadcasts_store
 from storage import outbox as outbox_store
 from storage import roster
 from storage.models import AuditEntry, Broadcast, Delegate, OutboxMessage
+from storage.roles import Actor
 from tests.conftest import (
     SECRETARY,
     BotHarness,
@@ -713,3 +715,83 @@ async def test_a_group_chat_that_removed_the_bot_is_counted_named_and_not_sent_t
         "• B40 Smart Cities (Smart Cities and Digital Transformation) — "
         "the bot is no longer in this chat"
     )
+
+
+async def test_stop_keeps_the_rest_from_being_sent_and_the_report_counts_them(
+    harness: BotHarness,
+) -> None:
+    await _delegates(harness)
+    # Two chats are told to wait ten minutes: they are still owed when Stop is pressed.
+    harness.telegram.rate_limit(chat_id=MARKO.id, retry_after=600)
+    harness.telegram.rate_limit(chat_id=DENIZ.id, retry_after=600)
+    control = await _choose(harness, await _draft(harness), "delegates")
+    calls = await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    progress = [c for c in calls if c.method == "editMessageText"][-1]
+    assert ("⏹ Stop sending", "bc:1:stop") in progress.buttons()
+    assert "Sent 2 · not reached 0 · left 2 (of 4)" in progress.text
+    # Only the author stops it.
+    forged = await harness.send(
+        callback("bc:1:stop", STAFF, message_with_buttons(STAFF, "bc:1:stop"))
+    )
+    assert any("secretariat" in t for t in _said(forged)), _said(forged)
+
+    calls = await harness.press("bc:1:stop", SECRETARY, on=progress)
+    assert "Broadcast #1 stopped: 2 recipients will not get it." in _said(calls)
+    await _until_done(harness)
+    assert _received(harness) == Counter({ELENI.id: 1, ANA.id: 1})
+    [report] = [t for t in harness.telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert report.splitlines() == [
+        "📣 <b>Broadcast #1</b> is finished: 2 of 4 recipients reached.",
+        "You stopped it: 2 recipients were not sent it.",
+    ]
+    last = [c for c in harness.telegram.calls if c.method == "editMessageText"][-1]
+    assert "Finished" in last.text and last.buttons() == []
+    again = await harness.press("bc:1:stop", SECRETARY, on=progress)
+    assert any("there is nothing to stop" in t for t in _said(again)), _said(again)
+    async with harness.db.transaction() as session:
+        audit = (
+            await session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.stop"))
+        ).all()
+    assert [(a.subject, a.actor_id, a.details) for a in audit] == [
+        ("broadcast:1", SECRETARY.id, {"stopped": 2})
+    ]
+
+
+async def test_stop_while_the_worker_holds_the_rest_sends_none_of_it(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop pressed while the worker is in the middle of its batch: what it has leased is
+    not sent; every recipient got it once or not at all, and the report agrees."""
+    await _delegates(harness)
+    people = [User(id=83_300_000 + n, first_name=f"S{n}") for n in range(8)]
+    for person in people:
+        await make_delegate(harness, person, "Sofia")
+    await harness.command(f"/secretariat add {STAFF.id}", SECRETARY)
+    control = await _choose(harness, await _draft(harness), "delegates")
+    telegram = harness.telegram
+    handle = telegram.handle
+    stopping: list[asyncio.Task[None]] = []
+
+    async def stop_now() -> None:
+        async with harness.db.transaction() as session:
+            actor = Actor(user_id=SECRETARY.id, is_secretariat=True)
+            await broadcasts_store.stop(session, actor=actor, broadcast_id=1, now=datetime.now(UTC))
+        harness.app.stopped(1)
+
+    def stop_after_the_first(method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        answer = handle(method, params)
+        if method == "sendMessage" and params.get("text") == TEXT and not stopping:
+            stopping.append(asyncio.get_running_loop().create_task(stop_now()))
+        return answer
+
+    monkeypatch.setattr(telegram, "handle", stop_after_the_first)
+    await harness.press(_button(control, "bc:1:ok:"), SECRETARY, on=control)
+    await stopping[0]
+    await _until_done(harness)
+    received = _received(harness)
+    assert set(received.values()) == {1} and 1 <= len(received) < 12
+    [report] = [t for t in telegram.texts(SECRETARY.id) if "is finished" in t]
+    assert report.splitlines() == [
+        f"📣 <b>Broadcast #1</b> is finished: {len(received)} of 12 recipients reached.",
+        f"You stopped it: {12 - len(received)} recipients were not sent it.",
+    ]

@@ -128,3 +128,7 @@ async def test_only_an_active_group_can_be_chosen(seeded: Database) -> None:
         )
     assert refused.value.params == {"slug": "water"}
     assert chosen.targets == ["climate"]
+
+
+def test_a_broadcast_stopped_by_its_author_is_its_own_reason() -> None:
+    assert reason(broadcasts.STOPPED_BY_AUTHOR) == broadcasts.STOPPED
