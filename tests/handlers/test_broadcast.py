@@ -642,7 +642,7 @@ async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
             for e in (await session.exec(select(AuditEntry))).all()
             if e.action.startswith("broadcast.")
         ]
-        confirmed = {b.id: b.confirmed_at for b in (await session.exec(select(Broadcast))).all()}
+        stored = (await session.exec(select(Broadcast))).all()
     entries = [(e.action, e.subject) for e in audited]
     assert [e.actor_id for e in audited] == [SECRETARY.id] * 4 + [None, None]
     assert [(e.actor_id, e.details) for e in audited if e.action == "broadcast.confirm"] == [
@@ -655,7 +655,12 @@ async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
             {"audience": "countries", "targets": ["GR"], "recipients": 2, "unreachable": 0},
         ),
     ]
-    assert all(confirmed.values())
+    assert [(b.id, b.recipients, b.state) for b in stored] == [(1, 1, "done"), (2, 2, "done")]
+    assert all(b.confirmed_at and b.finished_at and b.finished_at >= b.confirmed_at for b in stored)
+    assert [e.details for e in audited if e.action == "broadcast.done"] == [
+        {"sent": 2, "failed": 0},
+        {"sent": 1, "failed": 0},
+    ]
     assert entries == [
         ("broadcast.draft", "broadcast:1"),
         ("broadcast.draft", "broadcast:2"),
