@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from telegram import Update
 from telegram.error import TimedOut
 
@@ -639,10 +639,10 @@ async def test_two_broadcasts_in_flight_each_finish_and_report_on_their_own(
     async with harness.db.transaction() as session:
         audited = [
             e
-            for e in (await session.exec(select(AuditEntry))).all()
+            for e in (await session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all()
             if e.action.startswith("broadcast.")
         ]
-        stored = (await session.exec(select(Broadcast))).all()
+        stored = (await session.exec(select(Broadcast).order_by(col(Broadcast.id)))).all()
     entries = [(e.action, e.subject) for e in audited]
     assert [e.actor_id for e in audited] == [SECRETARY.id] * 4 + [None, None]
     assert [(e.actor_id, e.details) for e in audited if e.action == "broadcast.confirm"] == [
