@@ -501,19 +501,18 @@ class BroadcastProgress:
     async def _redraw(self, broadcast_id: int) -> bool:
         now = utcnow()
         async with self.db.transaction() as session:
-            report = await broadcasts.finish(session, broadcast_id=broadcast_id, now=now)
-            draft = await broadcasts.get(session, broadcast_id)
-            counts = (await broadcasts.counts(session, [broadcast_id]))[broadcast_id]
+            delivery = await broadcasts.finish(session, broadcast_id=broadcast_id, now=now)
+            draft = delivery.broadcast
             languages = await chats.languages(session, [draft.chat_id or draft.author_id])
         if draft.chat_id is None or draft.message_id is None:
-            return report is not None
+            return delivery.finished
         language = normalize_language(languages.get(draft.chat_id)) or self.default_language
         with use_language(language):
-            text = progress_text(draft, counts)
+            text = progress_text(draft, delivery.counts)
         try:
             markup = progress_keyboard(draft)
             await edit_message(self.bot, draft.chat_id, draft.message_id, text, markup)
         except TelegramError as exc:
             # The author deleted it, or Telegram is busy: the report still comes.
             log.info("broadcast %s: progress not redrawn: %s", broadcast_id, exc)
-        return report is not None
+        return delivery.finished

@@ -58,6 +58,12 @@ KNOWN_REMOVED = "known unreachable: the bot is no longer in this chat"
 STOPPED_BY_AUTHOR = "stopped by its author before it was sent"
 
 
+# A recipient still owed the message, and one given up on (a message in flight when the
+# broadcast was stopped may still have gone out: that one counts as sent).
+_OWED = and_(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None))
+_GIVEN_UP = and_(col(OutboxMessage.failed_at).is_not(None), col(OutboxMessage.sent_at).is_(None))
+
+
 def reason(error: str | None) -> str:
     """The report's reason for a recipient given up, from the error Telegram gave."""
     if error == KNOWN_BLOCKED:
@@ -331,8 +337,7 @@ async def stop(session: AsyncSession, *, actor: Actor, broadcast_id: int, now: d
         .where(
             col(OutboxMessage.batch_id) == broadcast_id,
             col(OutboxMessage.kind) == KIND,
-            col(OutboxMessage.sent_at).is_(None),
-            col(OutboxMessage.failed_at).is_(None),
+            _OWED,
         )
         .values(failed_at=now, error=STOPPED_BY_AUTHOR)
     )
@@ -375,24 +380,8 @@ async def counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[in
     if not broadcast_ids:
         return found
     sent = func.count(col(OutboxMessage.sent_at))
-    # A message in flight when the broadcast was stopped may still have gone out: sent.
-    failed = func.sum(
-        case(
-            (
-                and_(
-                    col(OutboxMessage.failed_at).is_not(None), col(OutboxMessage.sent_at).is_(None)
-                ),
-                1,
-            ),
-            else_=0,
-        )
-    )
-    left = func.sum(
-        case(
-            (and_(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None)), 1),
-            else_=0,
-        )
-    )
+    failed = func.sum(case((_GIVEN_UP, 1), else_=0))
+    left = func.sum(case((_OWED, 1), else_=0))
     rows = await session.exec(
         select(col(OutboxMessage.batch_id), sent, failed, left)
         .where(col(OutboxMessage.batch_id).in_(list(broadcast_ids)), OutboxMessage.kind == KIND)
@@ -411,49 +400,61 @@ async def sending(session: AsyncSession) -> list[int]:
     return [int(b or 0) for b in rows.all()]
 
 
-async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Report | None:
-    """Close a broadcast whose every recipient was reached or given up on, and owe its
-    author the report; None while some are left, or if it was closed already."""
+@dataclass(frozen=True)
+class Delivery:
+    """Where a broadcast's delivery stands, as one look at it found it."""
+
+    broadcast: Broadcast
+    counts: Counts
+    finished: bool  # closed by this look: its report is owed to the author now
+
+
+async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> Delivery:
+    """Look at a broadcast's delivery; one whose every recipient was reached or given up
+    on is closed (once, whoever looks) and its author is owed the report."""
     tally = (await counts(session, [broadcast_id]))[broadcast_id]
-    if tally.left:
-        return None
-    changed = await session.exec(
-        update(Broadcast)
-        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.state) == BroadcastState.SENDING)
-        .values(state=BroadcastState.DONE.value, finished_at=now)
-    )
-    if changed.rowcount != 1:
-        return None
-    report = await report_of(session, broadcast_id)
-    author = report.broadcast.author_id
-    await outbox.enqueue(
-        session,
-        chat_id=report.broadcast.chat_id or author,
-        kind=REPORT,
-        params=report_params(report),
-        dedupe_key=f"broadcast:{broadcast_id}:report",
-    )
-    audit.record(
-        session,
-        actor_id=None,
-        action="broadcast.done",
-        subject=f"broadcast:{broadcast_id}",
-        sent=tally.sent,
-        failed=tally.failed,
-    )
-    return report
+    finished = False
+    if not tally.left:
+        changed = await session.exec(
+            update(Broadcast)
+            .where(
+                col(Broadcast.id) == broadcast_id, col(Broadcast.state) == BroadcastState.SENDING
+            )
+            .values(state=BroadcastState.DONE.value, finished_at=now)
+        )
+        finished = changed.rowcount == 1
+    broadcast = await _get(session, broadcast_id)
+    if finished:
+        report = await _report(session, broadcast, tally)
+        await outbox.enqueue(
+            session,
+            chat_id=broadcast.chat_id or broadcast.author_id,
+            kind=REPORT,
+            params=report_params(report),
+            dedupe_key=f"broadcast:{broadcast_id}:report",
+        )
+        audit.record(
+            session,
+            actor_id=None,
+            action="broadcast.done",
+            subject=f"broadcast:{broadcast_id}",
+            sent=tally.sent,
+            failed=tally.failed,
+        )
+    return Delivery(broadcast=broadcast, counts=tally, finished=finished)
 
 
 async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     """The broadcast, its counts and every recipient it did not reach, named."""
     broadcast = await _get(session, broadcast_id)
-    tally = (await counts(session, [broadcast_id]))[broadcast_id]
+    return await _report(session, broadcast, (await counts(session, [broadcast_id]))[broadcast_id])
+
+
+async def _report(session: AsyncSession, broadcast: Broadcast, tally: Counts) -> Report:
+    broadcast_id = broadcast.id or 0
     failed = await session.exec(
         select(col(OutboxMessage.chat_id), col(OutboxMessage.error)).where(
-            col(OutboxMessage.batch_id) == broadcast_id,
-            OutboxMessage.kind == KIND,
-            col(OutboxMessage.failed_at).is_not(None),
-            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.batch_id) == broadcast_id, OutboxMessage.kind == KIND, _GIVEN_UP
         )
     )
     rows = list(failed.all())
