@@ -52,10 +52,11 @@ GLOBAL_FLOOD_STREAK = 5
 
 
 class _Paused(Exception):
-    def __init__(self, chat_id: int, seconds: float) -> None:
-        super().__init__(chat_id, seconds)
+    """A chat was told to wait: its rows are put off (the round's end wakes for them)."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__(chat_id)
         self.chat_id = chat_id
-        self.seconds = seconds
 
 
 @dataclass
@@ -129,7 +130,6 @@ class OutboxWorker:
                 sent += await self._deliver(message, languages.get(message.chat_id))
             except _Paused as pause:
                 paused.add(pause.chat_id)
-                self._wake_in(pause.seconds)
             if message.batch_id is not None and self.on_progress is not None:
                 self.on_progress(message.batch_id)
         if untried:
@@ -229,7 +229,7 @@ class OutboxWorker:
             await outbox.pause_chat(
                 session, chat_id, until=self.clock() + timedelta(seconds=seconds), error=error
             )
-        raise _Paused(chat_id, seconds)
+        raise _Paused(chat_id)
 
     def stop_batch(self, batch_id: int) -> None:
         """A broadcast was stopped: what this worker holds of it is not sent."""
