@@ -19,7 +19,7 @@ from telegram.error import TimedOut
 
 from handlers.context import UNEXPECTED, esc
 from locales import _, use_language
-from playground.emulator import Call
+from playground.emulator import Call, EmulatorRequest
 from playground.updates import User, bot_message, callback, group, message, my_chat_member
 from storage import broadcasts as broadcasts_store
 from storage import outbox as outbox_store
@@ -539,13 +539,19 @@ async def test_progress_is_redrawn_at_most_once_per_interval(
     edits: list[tuple[float, str]] = []
 
     def timed(method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if method == "sendMessage" and params.get("chat_id") != SECRETARY.id:
-            time.sleep(0.03)  # Telegram taking its time with each recipient
         if method == "editMessageText":
             edits.append((time.monotonic(), str(params["text"])))
         return handle(method, params)
 
     monkeypatch.setattr(telegram, "handle", timed)
+    answer = EmulatorRequest.do_request
+
+    async def slow(self: EmulatorRequest, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.endswith("/sendMessage"):
+            await asyncio.sleep(0.03)  # Telegram taking its time with each message
+        return await answer(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(EmulatorRequest, "do_request", slow)
     # Processed and delivered as the bot does, without the tests' forced redraw (settle).
     on = telegram._message(control.params, message_id=4242)
     press = callback(_button(control, "bc:1:ok:"), SECRETARY, on)
