@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from babel.dates import format_datetime
-from sqlmodel import col, select
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
@@ -36,10 +35,11 @@ from handlers.common import (
 from handlers.context import BotContext, edit_message, esc, esc_line
 from handlers.html import UncleanCut, split_html
 from handlers.notices import Rendered, notice
+from handlers.render import member_countries
 from locales import N_, _, country_name, locale, ngettext, normalize_language, use_language
-from storage import broadcasts, chats, errors, roster
+from storage import broadcasts, chats, errors, groups
 from storage.db import Database
-from storage.models import Audience, Broadcast, BroadcastState, GroupStatus, WorkingGroup
+from storage.models import Audience, Broadcast, BroadcastState
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,10 @@ def _audience_keyboard(draft: Broadcast) -> InlineKeyboardMarkup:
 
 async def _targets(ctx: BotContext, audience: Audience) -> list[tuple[str, str]]:
     """(label, key) of what can be chosen for this audience: groups or countries."""
-    session = ctx.session
     if audience == Audience.SOME_GROUPS:
-        groups = await session.exec(
-            select(WorkingGroup)
-            .where(WorkingGroup.status == GroupStatus.ACTIVE.value)
-            .order_by(col(WorkingGroup.slug))
-        )
-        return [(group.name, group.slug) for group in groups.all()]
+        return [(group.name, group.slug) for group in await groups.active(ctx.session)]
     if audience == Audience.COUNTRIES:
-        codes = sorted({city.country_code for city in await roster.list_cities(session)})
-        return sorted(((country_name(code), code) for code in codes), key=lambda t: t[0])
+        return await member_countries(ctx.session)
     return []
 
 

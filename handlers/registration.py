@@ -19,7 +19,7 @@ from handlers.common import (
 )
 from handlers.context import BotContext, esc
 from handlers.language import language_keyboard
-from handlers.render import city_label, role_name
+from handlers.render import city_label, member_countries, role_name
 from locales import _, country_name, normalize_language, use_language
 from storage import delegates, errors, roster, users
 from storage.models import City, DelegateRole
@@ -73,9 +73,8 @@ async def start(update: Update, ctx: BotContext) -> None:
 
 
 async def _country_keyboard(ctx: BotContext) -> InlineKeyboardMarkup:
-    codes = sorted({city.country_code for city in await roster.list_cities(ctx.session)})
-    buttons = sorted(((country_name(code), f"reg:cc:{code}") for code in codes), key=lambda b: b[0])
-    return keyboard(in_columns(buttons, 2))
+    countries = await member_countries(ctx.session)
+    return keyboard(in_columns([(name, f"reg:cc:{code}") for name, code in countries], 2))
 
 
 async def registration_language(update: Update, ctx: BotContext) -> None:

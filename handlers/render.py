@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from handlers.context import esc, esc_line
 from locales import N_, _, country_name
+from storage import roster
 from storage.models import City, DelegateRole, WorkingGroup
 from storage.models import User as UserRow
 
@@ -22,6 +25,12 @@ def role_name(role: str) -> str:
 
 def city_name_label(name: str, country: str) -> str:
     return f"{esc_line(name)} ({esc(country_name(country))})"
+
+
+async def member_countries(session: AsyncSession) -> list[tuple[str, str]]:
+    """(name in the reader's language, code) of every country with a member city, by name."""
+    codes = {city.country_code for city in await roster.list_cities(session)}
+    return sorted((country_name(code), code) for code in codes)
 
 
 def city_label(city: City) -> str:

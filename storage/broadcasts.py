@@ -19,7 +19,7 @@ from sqlalchemy import and_, case, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, errors, outbox
+from storage import audit, errors, groups, outbox
 from storage.models import (
     Audience,
     Broadcast,
@@ -197,11 +197,7 @@ async def choose(
     targets = list(broadcast.targets) if broadcast.audience == audience.value else []
     if toggle is not None:
         if audience == Audience.SOME_GROUPS:
-            group = (
-                await session.exec(select(WorkingGroup).where(WorkingGroup.slug == toggle))
-            ).first()
-            if group is None or group.status != GroupStatus.ACTIVE:
-                raise errors.UnknownGroup(slug=toggle)
+            toggle = (await groups.get_group(session, toggle)).slug
         elif audience == Audience.COUNTRIES:
             if await session.get(Country, toggle) is None:
                 raise errors.UnknownCountry(code=toggle)

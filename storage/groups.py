@@ -54,16 +54,18 @@ async def get_group(session: AsyncSession, slug: str) -> WorkingGroup:
     return group
 
 
-async def overview(session: AsyncSession) -> list[GroupOverview]:
-    groups = list(
-        (
-            await session.exec(
-                select(WorkingGroup)
-                .where(WorkingGroup.status == GroupStatus.ACTIVE)
-                .order_by(col(WorkingGroup.id))
-            )
-        ).all()
+async def active(session: AsyncSession) -> list[WorkingGroup]:
+    """The working groups at work, oldest first."""
+    rows = await session.exec(
+        select(WorkingGroup)
+        .where(WorkingGroup.status == GroupStatus.ACTIVE)
+        .order_by(col(WorkingGroup.id))
     )
+    return list(rows.all())
+
+
+async def overview(session: AsyncSession) -> list[GroupOverview]:
+    groups = await active(session)
     members = await session.exec(
         select(GroupMembership.group_id, City)
         .join(City, col(City.id) == col(GroupMembership.city_id))
