@@ -377,9 +377,8 @@ async def broadcasts_command(update: Update, ctx: BotContext) -> None:
     actor = await ctx.actor()
     argument = command_text(update)
     if argument:
-        actor.require_secretariat()
         number = parse_number(argument, "broadcasts")
-        report = await broadcasts.report_of(ctx.session, number)
+        report = await broadcasts.report_of(ctx.session, actor=actor, broadcast_id=number)
         text, _markup = _report(broadcasts.report_params(report))
         if report.broadcast.state != BroadcastState.DONE:
             text = progress_text(report.broadcast, report.counts)

@@ -440,8 +440,10 @@ async def finish(session: AsyncSession, *, broadcast_id: int, now: datetime) -> 
     return Delivery(broadcast=broadcast, counts=tally, finished=finished)
 
 
-async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
-    """The broadcast, its counts and every recipient it did not reach, named."""
+async def report_of(session: AsyncSession, *, actor: Actor, broadcast_id: int) -> Report:
+    """The broadcast, its counts and every recipient it did not reach, named (for the
+    secretariat)."""
+    actor.require_secretariat()
     broadcast = await _get(session, broadcast_id)
     return await _report(session, broadcast, (await counts(session, [broadcast_id]))[broadcast_id])
 
